@@ -1,0 +1,39 @@
+"""Prometheus metrics for LiveKit Agents workers: saturation you can see and page on.
+
+    from livekit_agents_exporter import instrument
+    instrument(server)          # before server.run() / cli.run_app(...)
+
+``instrument`` and friends are imported lazily, so that the rule and dashboard
+generators work without livekit-agents installed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .version import __version__
+
+__all__ = [
+    "DEFAULT_PORT",
+    "Exporter",
+    "ExporterStartError",
+    "InstrumentationError",
+    "__version__",
+    "instrument",
+]
+
+_LAZY = {
+    "instrument": "instrument",
+    "Exporter": "instrument",
+    "InstrumentationError": "load_probe",
+    "DEFAULT_PORT": "http_server",
+    "ExporterStartError": "http_server",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,69 @@
+"""Wraps ``load_fnc`` to sample every value the SDK sees.
+
+The SDK calls ``load_fnc`` every 0.5 s (and, on 1.8, before answering each offer) but
+only reports it every 2.5 s; sampling each call into a histogram keeps the spikes
+in between. The wrapper returns exactly what the user's function returned and
+re-raises what it raised, so the worker behaves as it would without the exporter.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .recorder import Recorder
+from .safety import ErrorSink
+
+
+class InstrumentationError(ValueError):
+    """The worker cannot be instrumented as configured; the message says why and what to do."""
+
+
+def check_load_fnc(fn: object) -> None:
+    """Refuse load functions the SDK would silently mishandle."""
+    if not callable(fn):
+        raise InstrumentationError(f"load_fnc must be a callable returning a float, got {fn!r}")
+    target = getattr(fn, "__call__", fn) if not inspect.isroutine(fn) else fn
+    if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target):
+        raise InstrumentationError(
+            f"load_fnc {getattr(fn, '__qualname__', fn)!r} is declared 'async def'. The SDK runs "
+            "load_fnc in a thread executor and never awaits it, so an async load_fnc silently "
+            "stops the worker's load updates. Make it a plain 'def' returning a float in 0..1."
+        )
+
+
+def _takes_worker(fn: Callable[..., Any]) -> bool:
+    """Mirror the SDK: no parameters -> ``fn()``, otherwise ``fn(worker)``."""
+    try:
+        return len(inspect.signature(fn).parameters) > 0
+    except (TypeError, ValueError):
+        return True
+
+
+class ObservedLoadFnc:
+    """A load function that records each sample; has one parameter so the SDK passes the worker."""
+
+    def __init__(self, fn: Callable[..., float], recorder: Recorder, errors: ErrorSink) -> None:
+        check_load_fnc(fn)
+        self.wrapped = fn
+        self._takes_worker = _takes_worker(fn)
+        self._recorder = recorder
+        self._errors = errors
+        self.owner: Any = None  # the Exporter, for workers built from instrumented options
+
+    def __call__(self, worker: Any = None) -> float:
+        start = time.perf_counter()
+        try:
+            value = self.wrapped(worker) if self._takes_worker else self.wrapped()
+        except BaseException:
+            with self._errors.guard("load_fnc"):
+                self._recorder.load_fnc_raised(time.perf_counter() - start)
+            raise
+        with self._errors.guard("load_fnc"):
+            self._recorder.load_sampled(value, time.perf_counter() - start)
+        return value
+
+    def __repr__(self) -> str:
+        return f"ObservedLoadFnc({self.wrapped!r})"

@@ -1,0 +1,150 @@
+"""The metric catalogue: the one place a metric is defined.
+
+The exporter creates its collectors from this list, the README's metric table is
+rendered from it, and the alert rules and dashboard import the names from here, so
+adding a metric means adding one ``MetricSpec`` below (then ``make``-style
+regeneration: ``livekit-agents-exporter metrics``).
+
+Naming follows the Prometheus guides: ``livekit_agents_`` prefix, base units,
+``_total`` counters, ``_seconds``, ``_bytes``, ``_ratio`` for 0..1 values. Every
+series carries ``agent_name``; target labels (pod, namespace, cluster) are left to
+Prometheus.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+PREFIX = "livekit_agents_"
+AGENT_LABEL = "agent_name"
+
+Kind = Literal["gauge", "counter", "histogram", "info"]
+
+# Refusal reasons for ``job_requests_rejected_total``: a small fixed set so that the
+# label can never grow with user input.
+REJECT_REASONS = ("full", "draining", "on_request", "unanswered", "error")
+LOAD_FNC_ERRORS = ("exception", "non_numeric", "nan", "out_of_range")
+JOB_FAILURE_REASONS = ("entrypoint_error", "process_exit")
+
+LOAD_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21)) + (1.25, 1.5, 2.0)
+DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ANSWER_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10)
+JOB_DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200)
+LOAD_FNC_DURATION_BUCKETS = (0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One exported metric: name without the ``_total`` suffix for counters."""
+
+    short: str
+    kind: Kind
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+    unit_note: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The family name as it appears in the exposition (without suffixes)."""
+        return PREFIX + self.short
+
+    @property
+    def series_name(self) -> str:
+        """The sample name queries use (``_total`` for counters, ``_info`` for info)."""
+        if self.kind == "counter":
+            return self.name + "_total"
+        if self.kind == "info":
+            return self.name + "_info"
+        return self.name
+
+    @property
+    def all_labels(self) -> tuple[str, ...]:
+        return (AGENT_LABEL, *self.labels)
+
+
+def _spec(*args: object, **kwargs: object) -> MetricSpec:
+    return MetricSpec(*args, **kwargs)  # type: ignore[arg-type]
+
+
+CATALOGUE: tuple[MetricSpec, ...] = (
+    # --- state the worker reports to the server ---------------------------------
+    _spec("worker_load_ratio", "gauge",
+          "Last value returned by the worker's load_fnc (0..1; exported as returned)."),
+    _spec("worker_load_threshold_ratio", "gauge",
+          "Configured load_threshold: the worker refuses jobs at or above it (+Inf in dev mode)."),
+    _spec("worker_effective_load_ratio", "gauge",
+          "Load the SDK compares with the threshold: load plus reserved slots times the per-job "
+          "estimate on 1.8, the plain load on 1.2."),
+    _spec("worker_full", "gauge",
+          "1 when the last status sent to the server was WS_FULL (full or draining), else 0."),
+    _spec("worker_draining", "gauge", "1 while the worker is draining, else 0."),
+    _spec("worker_registered", "gauge",
+          "1 while the worker holds a registered connection to the LiveKit server, else 0."),
+    _spec("worker_active_jobs", "gauge", "Jobs currently running on the worker."),
+    _spec("worker_pending_assignments", "gauge",
+          "Job requests accepted but not yet assigned by the server."),
+    _spec("worker", "info",
+          "Static facts about the instrumented worker.",
+          labels=("worker_type", "sdk_version", "exporter_version")),
+    _spec("job_processes", "gauge", "Job executor processes alive (process executor only)."),
+    _spec("job_processes_resident_memory_bytes", "gauge",
+          "Resident memory summed over the job processes (process executor only)."),
+    _spec("job_process_max_resident_memory_bytes", "gauge",
+          "Resident memory of the largest job process (process executor only)."),
+    _spec("job_memory_limit_bytes", "gauge",
+          "Configured job_memory_limit_mb in bytes; 0 means no limit."),
+    # --- what crossed the wire ----------------------------------------------------
+    _spec("job_requests", "counter", "Job offers (AvailabilityRequest) received from the server."),
+    _spec("job_requests_accepted", "counter", "Job offers answered available=true."),
+    _spec("job_requests_rejected", "counter",
+          "Job offers answered available=false, by reason: full, draining, on_request "
+          "(rejected by the request handler), unanswered (handler returned without answering), "
+          "error (handler raised before answering).",
+          labels=("reason",)),
+    _spec("assignment_timeouts", "counter",
+          "Accepted jobs whose JobAssignment never arrived in time (AssignmentTimeoutError)."),
+    _spec("job_assignments", "counter", "JobAssignment messages received for an accepted job."),
+    _spec("job_assignments_unknown", "counter",
+          "JobAssignment messages for a job the worker no longer waits for (arrived too late)."),
+    _spec("jobs_launched", "counter", "Jobs handed to a job process or thread."),
+    _spec("jobs_finished", "counter", "Jobs that ended, whatever the outcome."),
+    _spec("jobs_failed", "counter",
+          "Jobs that ended badly: entrypoint_error (the entrypoint raised) or process_exit "
+          "(the job process exited non-zero or was killed).",
+          labels=("reason",)),
+    _spec("worker_full_transitions", "counter", "Transitions of the reported status to WS_FULL."),
+    _spec("worker_full_seconds", "counter", "Seconds the worker reported itself WS_FULL."),
+    _spec("worker_registrations", "counter",
+          "Successful registrations with the server (the first one and every reconnect)."),
+    _spec("load_fnc_errors", "counter",
+          "load_fnc calls that raised or returned a bad value: exception, non_numeric, nan, "
+          "out_of_range (below 0 or above 1).",
+          labels=("error",)),
+    _spec("exporter_errors", "counter",
+          "Failures inside the exporter itself, caught and logged instead of reaching the worker.",
+          labels=("component",)),
+    # --- distributions ------------------------------------------------------------
+    _spec("worker_load_samples_ratio", "histogram",
+          "Every load_fnc sample (every 0.5 s and before each offer), so spikes between scrapes "
+          "are kept.", buckets=LOAD_BUCKETS),
+    _spec("job_dispatch_latency_seconds", "histogram",
+          "Time from the job offer arriving to the job being launched.",
+          buckets=DISPATCH_BUCKETS),
+    _spec("job_request_answer_duration_seconds", "histogram",
+          "Time from the job offer arriving to the answer being sent (slow answers lose jobs).",
+          buckets=ANSWER_BUCKETS),
+    _spec("job_duration_seconds", "histogram", "Time from job launch to job end.",
+          buckets=JOB_DURATION_BUCKETS),
+    _spec("load_fnc_duration_seconds", "histogram", "Wall time of one load_fnc call.",
+          buckets=LOAD_FNC_DURATION_BUCKETS),
+)
+
+BY_SHORT: dict[str, MetricSpec] = {m.short: m for m in CATALOGUE}
+
+
+def series(short: str) -> str:
+    """Query name of a catalogue metric; raises KeyError for a typo at import time."""
+    return BY_SHORT[short].series_name

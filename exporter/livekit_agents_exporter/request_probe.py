@@ -1,0 +1,63 @@
+"""Wraps the job request handler (``on_request`` / ``request_fnc``).
+
+On the wire every refusal is just ``available=false``; only inside the worker can one
+tell a handler's ``reject()`` from a handler that returned without answering or
+raised. ``AssignmentTimeoutError`` is raised out of ``accept()``, so it is counted
+there, even when the user's handler catches it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .recorder import Recorder
+from .safety import ErrorSink
+from .sdk import AssignmentTimeoutError
+
+
+class ObservedRequestFnc:
+    """Calls the user's handler unchanged, noting how it answered."""
+
+    def __init__(self, fn: Callable[..., Any], recorder: Recorder, errors: ErrorSink) -> None:
+        self.wrapped = fn
+        self._recorder = recorder
+        self._errors = errors
+
+    async def __call__(self, req: Any) -> None:
+        state = None
+        with self._errors.guard("request_fnc"):
+            state = self._recorder.handler_started(req.id)
+            self._observe_answers(req, state)
+        try:
+            await self.wrapped(req)
+        except BaseException:
+            if state is not None and state.answer is None:
+                state.ended_without_answer = "error"
+            raise
+        if state is not None and state.answer is None:
+            state.ended_without_answer = "unanswered"
+
+    def _observe_answers(self, req: Any, state: Any) -> None:
+        accept, reject = req.accept, req.reject
+        recorder = self._recorder
+        errors = self._errors
+
+        async def observed_accept(*args: Any, **kwargs: Any) -> None:
+            state.answer = state.answer or "accept"
+            try:
+                await accept(*args, **kwargs)
+            except AssignmentTimeoutError:
+                with errors.guard("assignment_timeout"):
+                    recorder.assignment_timed_out(req.id)
+                raise
+
+        async def observed_reject(*args: Any, **kwargs: Any) -> None:
+            state.answer = "reject"
+            await reject(*args, **kwargs)
+
+        req.accept = observed_accept
+        req.reject = observed_reject
+
+    def __repr__(self) -> str:
+        return f"ObservedRequestFnc({self.wrapped!r})"

@@ -1,0 +1,54 @@
+"""Keeps the exporter's own failures out of the worker it observes.
+
+Every hook the exporter installs runs its bookkeeping inside ``guard``: an error is
+counted in ``livekit_agents_exporter_errors_total{component}``, logged (rate limited,
+so a persistent bug cannot flood the worker's logs) and swallowed.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+logger = logging.getLogger("livekit_agents_exporter")
+
+_LOG_EVERY_S = 60.0
+
+
+class ErrorSink:
+    """Counts and logs exporter-internal errors; the counter is bound later by the recorder."""
+
+    def __init__(self) -> None:
+        self._count: Callable[[str], None] = lambda component: None
+        self._last_logged: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def bind(self, count: Callable[[str], None]) -> None:
+        self._count = count
+
+    def report(self, component: str) -> None:
+        try:
+            self._count(component)
+        except Exception:  # pragma: no cover - the counter itself failing
+            pass
+        now = time.monotonic()
+        with self._lock:
+            last = self._last_logged.get(component)
+            if last is not None and now - last < _LOG_EVERY_S:
+                return
+            self._last_logged[component] = now
+        logger.warning(
+            "livekit-agents-exporter: internal error in %s (the worker is unaffected)",
+            component,
+            exc_info=True,
+        )
+
+    @contextmanager
+    def guard(self, component: str) -> Iterator[None]:
+        try:
+            yield
+        except Exception:
+            self.report(component)
