@@ -23,8 +23,8 @@ __all__ = [
 ]
 
 _LAZY = {
-    "instrument": "instrument",
-    "Exporter": "instrument",
+    "instrument": "instrumentation",
+    "Exporter": "instrumentation",
     "InstrumentationError": "load_probe",
     "DEFAULT_PORT": "http_server",
     "ExporterStartError": "http_server",

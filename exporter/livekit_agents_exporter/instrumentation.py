@@ -13,7 +13,12 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from . import sdk
 from .http_server import DEFAULT_HOST, DEFAULT_PORT, MetricsServer
@@ -167,6 +172,8 @@ def instrument(
     if serve_port is not None and not 0 <= int(serve_port) <= 65535:
         raise InstrumentationError(f"port must be between 0 and 65535, got {serve_port}")
 
+    # ``_created`` samples double the series count and no dashboard or rule uses them
+    disable_created_metrics()
     own_registry = registry is None
     registry = registry if registry is not None else CollectorRegistry()
     if own_registry:
