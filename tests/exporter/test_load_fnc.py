@@ -1,0 +1,114 @@
+"""The load function: samples, bad values and errors never change the worker's behaviour."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from conftest import Knobs, eventually, isnan, run_worker
+from livekit_agents_exporter import InstrumentationError, instrument
+from livekit_agents_exporter.load_probe import ObservedLoadFnc
+from livekit_agents_exporter.recorder import Recorder
+from livekit_agents_exporter.safety import ErrorSink
+from prometheus_client import CollectorRegistry
+
+ERRORS = "livekit_agents_load_fnc_errors_total"
+
+
+def _probe(fn):
+    recorder = Recorder(CollectorRegistry(), ErrorSink())
+    recorder.bind("a", {}, {})
+    return ObservedLoadFnc(fn, recorder, ErrorSink()), recorder
+
+
+@pytest.mark.parametrize("value, error, exported", [
+    (float("nan"), "nan", math.nan),
+    (-0.5, "out_of_range", -0.5),
+    (1.7, "out_of_range", 1.7),
+    ("high", "non_numeric", math.nan),
+    (None, "non_numeric", math.nan),
+    (True, "non_numeric", math.nan),
+])
+def test_bad_values_are_returned_unchanged_and_counted(value, error, exported):
+    probe, recorder = _probe(lambda: value)
+    assert probe(None) is value
+    fam = recorder._families
+    assert fam["load_fnc_errors"].labels("a", error)._value.get() == 1
+    got = fam["worker_load_ratio"].labels("a")._value.get()
+    assert (isnan(got) and isnan(exported)) or got == exported
+
+
+def test_raising_load_fnc_reraises_the_same_exception():
+    boom = ValueError("sensor offline")
+
+    def load():
+        raise boom
+
+    probe, recorder = _probe(load)
+    with pytest.raises(ValueError) as caught:
+        probe(None)
+    assert caught.value is boom
+    assert recorder._families["load_fnc_errors"].labels("a", "exception")._value.get() == 1
+
+
+def test_worker_argument_is_passed_like_the_sdk_does():
+    seen = []
+    probe, _ = _probe(lambda worker: seen.append(worker) or 0.25)
+    assert probe("the-worker") == 0.25
+    assert seen == ["the-worker"]
+
+
+def test_async_load_fnc_is_refused_at_instrumentation(sim_free_options):
+    async def load() -> float:
+        return 0.5
+
+    sim_free_options.load_fnc = load
+    with pytest.raises(InstrumentationError, match="async def"):
+        instrument(sim_free_options, port=None)
+
+
+@pytest.fixture
+def sim_free_options():
+    from livekit.agents import worker as sdk_worker
+    from livekit_agents_exporter.synthetic import synthetic_entrypoint
+
+    return sdk_worker.WorkerOptions(entrypoint_fnc=synthetic_entrypoint, ws_url="ws://127.0.0.1:1",
+                                    api_key="k", api_secret="s")
+
+
+async def test_samples_reach_histogram_and_gauge_on_a_live_worker(sim):
+    knobs = Knobs(0.35)
+    async with run_worker(sim, load_fnc=knobs) as w:
+        await eventually(lambda: _samples(w, 3), what="load samples")
+        s = await w.scrape()
+        assert s.value("livekit_agents_worker_load_ratio") == 0.35
+        assert s.value("livekit_agents_worker_load_samples_ratio_bucket", le="0.35") >= 3
+        assert s.value("livekit_agents_worker_load_samples_ratio_bucket", le="0.3") == 0
+        assert s.value("livekit_agents_load_fnc_duration_seconds_count") >= 3
+
+
+async def _samples(w, n):
+    return await w.metric("livekit_agents_worker_load_samples_ratio_count") >= n
+
+
+async def test_failing_load_fnc_leaves_the_worker_as_the_sdk_leaves_it(sim):
+    """With or without the exporter, the SDK sees the same exception from load_fnc."""
+    knobs = Knobs(0.1)
+    calls = {"n": 0}
+
+    def flaky() -> float:
+        calls["n"] += 1
+        if 3 <= calls["n"] <= 5:
+            raise RuntimeError("load sensor glitch")
+        return knobs()
+
+    async with run_worker(sim, load_fnc=flaky) as w:
+        await eventually(lambda: _errors(w), what="load_fnc errors to be counted")
+        s = await w.scrape()
+        assert s.value(ERRORS, error="exception") >= 1
+        assert s.value("livekit_agents_worker_registered") == 1
+
+
+async def _errors(w):
+    return await w.metric(ERRORS, error="exception") >= 1
