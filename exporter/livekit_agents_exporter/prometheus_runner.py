@@ -1,0 +1,199 @@
+"""Starts a throwaway Prometheus (and Alertmanager) on loopback.
+
+The demo, the end-to-end tests, the dashboard tests and the benchmarks all need a
+real Prometheus that scrapes a fleet and evaluates the bundled rules; this is the one
+place that knows how to start it, wait for it, query it and stop it cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def find_binary(name: str, explicit: str | None = None) -> str | None:
+    if explicit:
+        path = Path(explicit)
+        return str(path) if path.is_file() else shutil.which(explicit)
+    return shutil.which(name)
+
+
+def _get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+        return json.loads(resp.read().decode())
+
+
+@dataclass
+class ScrapeTarget:
+    job: str
+    targets: list[str]
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class _Process:
+    """A child process with a log file and a readiness URL."""
+
+    def __init__(self, name: str, argv: list[str], workdir: Path, ready_url: str) -> None:
+        self.name, self.argv, self.workdir, self.ready_url = name, argv, workdir, ready_url
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / f"{name}.log"
+
+    def start(self, timeout: float = 30.0) -> None:
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=self.workdir, start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
+                                   f"{self.log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(self.ready_url, timeout=1):  # noqa: S310
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} not ready after {timeout}s; log: {self.log_path}")
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+class Prometheus:
+    """A Prometheus server scraping ``targets`` and evaluating ``rule_files``."""
+
+    def __init__(self, targets: list[ScrapeTarget], rule_files: list[Path] | None = None, *,
+                 binary: str = "prometheus", scrape_interval: str = "1s",
+                 evaluation_interval: str = "1s", alertmanager_url: str | None = None,
+                 workdir: Path | None = None, port: int | None = None,
+                 extra_args: list[str] | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lkx-prometheus-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config: dict[str, Any] = {
+            "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
+                       "evaluation_interval": evaluation_interval},
+            "rule_files": [str(p) for p in rule_files or []],
+            "scrape_configs": [
+                {"job_name": t.job, "static_configs": [{"targets": t.targets,
+                                                         "labels": t.labels}]}
+                for t in targets
+            ],
+        }
+        if alertmanager_url:
+            host = urllib.parse.urlparse(alertmanager_url).netloc
+            config["alerting"] = {"alertmanagers": [{"static_configs": [{"targets": [host]}]}]}
+        self.config_path = self.workdir / "prometheus.yml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        argv = [binary, f"--config.file={self.config_path}",
+                f"--storage.tsdb.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--web.enable-lifecycle", "--log.level=warn",
+                "--rules.alert.resend-delay=1s", *(extra_args or [])]
+        self._process = _Process("prometheus", argv, self.workdir, self.url + "/-/ready")
+
+    def start(self) -> Prometheus:
+        self._process.start()
+        return self
+
+    def stop(self) -> None:
+        self._process.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Prometheus:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- HTTP API ------------------------------------------------------------------
+    def api(self, path: str, **params: Any) -> Any:
+        query = urllib.parse.urlencode(params)
+        body = _get_json(f"{self.url}/api/v1/{path}?{query}")
+        if body.get("status") != "success":
+            raise RuntimeError(f"Prometheus API {path} failed: {body}")
+        return body["data"]
+
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        params: dict[str, Any] = {"query": promql}
+        if at is not None:
+            params["time"] = at
+        return self.api("query", **params)["result"]
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[Any]:
+        return self.api("query_range", query=promql, start=start, end=end, step=step)["result"]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        return self.api("alerts")["alerts"]
+
+    def targets_up(self) -> int:
+        return sum(1 for t in self.api("targets")["activeTargets"] if t.get("health") == "up")
+
+
+class Alertmanager:
+    """An Alertmanager that sends every alert to one webhook, with short timers."""
+
+    def __init__(self, webhook_url: str, *, binary: str = "prometheus-alertmanager",
+                 group_wait: str = "1s", group_interval: str = "1s",
+                 repeat_interval: str = "1h", workdir: Path | None = None) -> None:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lkx-alertmanager-")
+        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = {
+            "route": {"receiver": "webhook", "group_by": ["alertname", "agent_name"],
+                      "group_wait": group_wait, "group_interval": group_interval,
+                      "repeat_interval": repeat_interval},
+            "receivers": [{"name": "webhook", "webhook_configs": [
+                {"url": webhook_url, "send_resolved": True}]}],
+        }
+        self.config_path = self.workdir / "alertmanager.yml"
+        self.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        argv = [binary, f"--config.file={self.config_path}",
+                f"--storage.path={self.workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address=", "--log.level=warn"]
+        self._process = _Process("alertmanager", argv, self.workdir, self.url + "/-/ready")
+
+    def start(self) -> Alertmanager:
+        self._process.start()
+        return self
+
+    def stop(self) -> None:
+        self._process.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self) -> Alertmanager:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
