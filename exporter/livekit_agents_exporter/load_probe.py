@@ -65,5 +65,13 @@ class ObservedLoadFnc:
             self._recorder.load_sampled(value, time.perf_counter() - start)
         return value
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled into another process (1.2 dev-mode reload): the exporter stays behind
+        return (_unwrapped, (self.wrapped,))
+
     def __repr__(self) -> str:
         return f"ObservedLoadFnc({self.wrapped!r})"
+
+
+def _unwrapped(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return fn

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from .load_probe import _unwrapped
 from .recorder import Recorder
 from .safety import ErrorSink
 from .sdk import AssignmentTimeoutError
@@ -58,6 +59,10 @@ class ObservedRequestFnc:
 
         req.accept = observed_accept
         req.reject = observed_reject
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled into another process (1.2 dev-mode reload): the exporter stays behind
+        return (_unwrapped, (self.wrapped,))
 
     def __repr__(self) -> str:
         return f"ObservedRequestFnc({self.wrapped!r})"
