@@ -1,0 +1,216 @@
+"""``demo``: watch a fleet saturate, get refused, lose dispatches, page, and recover.
+
+Starts the dispatch simulator, N real instrumented livekit-agents workers (each its
+own process with its own ``/metrics``), drives a traffic profile from healthy to
+saturated and back, and shows it live. With a ``prometheus`` binary it also runs
+Prometheus with the bundled rules (``for:`` durations scaled down to demo time)
+and reports alerts pending, firing and resolving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import signal
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from ..cli import UsageError
+
+DEFAULT_PROFILE = "0:0.1,40:0.2,110:1.2,150:1.2,190:0.1,220:0.1"
+INSTALL_HINT = ("Prometheus not found: install it (Debian/Ubuntu: apt-get install prometheus) "
+                "or pass --prometheus PATH to also see the alerts; carrying on without it.")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--workers", type=int, default=3, help="worker processes (default 3)")
+    p.add_argument("--capacity", type=int, default=4,
+                   help="job slots per worker: load = running jobs / capacity (default 4)")
+    p.add_argument("--threshold", type=float, default=0.7,
+                   help="load_threshold of every worker (default 0.7)")
+    p.add_argument("--target-load", type=float, default=0.7,
+                   help="the simulated server's agents.target_load (default 0.7)")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds to run (default: the profile's length)")
+    p.add_argument("--profile", default=DEFAULT_PROFILE,
+                   help="arrival rate profile 'time_s:jobs_per_s,...' (default ramps past capacity "
+                        "and back)")
+    p.add_argument("--job-duration", type=float, default=12.0,
+                   help="mean job length in seconds, lognormal (default 12)")
+    p.add_argument("--metrics-port", type=int, default=10781,
+                   help="first worker's /metrics port; the others follow (default 10781)")
+    p.add_argument("--sim-port", type=int, default=0, help="simulator port (default: any free)")
+    p.add_argument("--prometheus", metavar="PATH", default=None,
+                   help="prometheus binary (default: 'prometheus' on PATH)")
+    p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    p.add_argument("--seed", type=int, default=None, help="random seed for reproducible traffic")
+
+
+def _validate(args: argparse.Namespace) -> None:
+    from ..simulator.traffic import RateProfile
+
+    if not 1 <= args.workers <= 32:
+        raise UsageError(f"--workers must be between 1 and 32, got {args.workers}")
+    if not 1 <= args.capacity <= 64:
+        raise UsageError(f"--capacity must be between 1 and 64, got {args.capacity}")
+    for flag, value in (("--threshold", args.threshold), ("--target-load", args.target_load)):
+        if not 0 < value <= 1:
+            raise UsageError(f"{flag} must be in (0, 1], got {value}")
+    if args.job_duration <= 0:
+        raise UsageError(f"--job-duration must be positive, got {args.job_duration}")
+    if args.duration is not None and args.duration <= 0:
+        raise UsageError(f"--duration must be positive, got {args.duration}")
+    for flag, port in (("--metrics-port", args.metrics_port), ("--sim-port", args.sim_port)):
+        if not 0 <= port <= 65535 - args.workers:
+            raise UsageError(f"{flag} must be a TCP port, got {port}")
+    try:
+        args.rate_profile = RateProfile.parse(args.profile)
+    except ValueError as exc:
+        raise UsageError(f"--profile: {exc}") from None
+    _check_ports_free(args)
+
+
+def _check_ports_free(args: argparse.Namespace) -> None:
+    import socket
+
+    ports = [args.metrics_port + i for i in range(args.workers)]
+    if args.sim_port:
+        ports.append(args.sim_port)
+    for port in ports:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                raise UsageError(f"port {port} is already in use; choose another with "
+                                 "--metrics-port / --sim-port") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    _validate(args)
+    try:
+        import livekit.agents  # noqa: F401
+    except ImportError:
+        raise UsageError("the demo runs real workers: pip install "
+                         "'livekit-agents-exporter[livekit]'") from None
+    return asyncio.run(_Demo(args).run())
+
+
+class _Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        from ..demo.view import Screen
+
+        self.args = args
+        self.screen = Screen()
+        self.duration = args.duration or args.rate_profile.duration
+        self.api_key, self.api_secret = "demo", secrets.token_urlsafe(32)
+        self.tmp = tempfile.TemporaryDirectory(prefix="lkx-demo-")
+        self.workdir = Path(self.tmp.name)
+        self.stopping = asyncio.Event()
+
+    async def run(self) -> int:
+        from ..demo.fleet import Fleet
+        from ..simulator import Simulator, SimulatorConfig
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        sim = Simulator(SimulatorConfig(api_key=self.api_key, api_secret=self.api_secret,
+                                        target_load=self.args.target_load, host="127.0.0.1",
+                                        port=self.args.sim_port, seed=self.args.seed))
+        await sim.start()
+        fleet = Fleet(url=sim.url, api_key=self.api_key, api_secret=self.api_secret,
+                      agent_name="demo", capacity=self.args.capacity,
+                      threshold=self.args.threshold, log_dir=self.workdir)
+        prometheus = None
+        try:
+            fleet.start([self.args.metrics_port + i for i in range(self.args.workers)])
+            for w in fleet.workers:
+                self.screen.say(f"{w.name}: metrics at {w.metrics_url}")
+            self.screen.say(f"simulator: {sim.url} (ground truth at {sim.metrics_url})")
+            prometheus = self._start_prometheus(sim, fleet)
+            await self._wait_registered(sim, fleet)
+            if self.stopping.is_set():
+                return 130
+            await self._drive(sim, fleet, prometheus)
+            self.screen.say(self._summary(sim))
+            return 130 if self.stopping.is_set() else 0
+        finally:
+            fleet.stop()
+            if prometheus is not None:
+                prometheus.stop()
+            await sim.stop()
+            self.tmp.cleanup()
+
+    def _start_prometheus(self, sim: Any, fleet: Any) -> Any:
+        from ..prometheus_runner import Prometheus, ScrapeTarget, find_binary
+
+        if self.args.no_prometheus:
+            return None
+        binary = find_binary("prometheus", self.args.prometheus)
+        if binary is None:
+            if self.args.prometheus:
+                raise UsageError(f"--prometheus {self.args.prometheus}: no such executable")
+            self.screen.say(INSTALL_HINT)
+            return None
+        rules = self.workdir / "rules.yaml"
+        rules.write_text(_demo_rules(self.args.target_load))
+        targets = [ScrapeTarget("livekit-agents",
+                                [f"127.0.0.1:{w.metrics_port}" for w in fleet.workers])]
+        prom = Prometheus(targets, [rules], binary=binary, scrape_interval="1s",
+                          evaluation_interval="1s", workdir=self.workdir / "prometheus")
+        try:
+            prom.start()
+        except RuntimeError as exc:
+            self.screen.say(f"Prometheus did not start ({exc}); carrying on without it.")
+            return None
+        self.screen.say(f"prometheus: {prom.url} (alerts at {prom.url}/alerts)")
+        return prom
+
+    async def _wait_registered(self, sim: Any, fleet: Any) -> None:
+        deadline = time.monotonic() + 60
+        while not self.stopping.is_set():
+            dead = fleet.dead()
+            if dead:
+                log = dead[0].log_path.read_text()[-1500:]
+                raise UsageError(f"{dead[0].name} exited during start-up:\n{log}")
+            try:
+                await sim.wait_for_workers(len(fleet.workers), agent_name="demo", timeout=1)
+                return
+            except (TimeoutError, asyncio.TimeoutError):
+                if time.monotonic() > deadline:
+                    raise UsageError("workers did not register within 60 s; logs in "
+                                     f"{self.workdir}") from None
+
+    async def _drive(self, sim: Any, fleet: Any, prometheus: Any) -> None:
+        from ..demo.live import LiveView
+        from ..simulator.traffic import TrafficGenerator, lognormal_durations
+
+        traffic = TrafficGenerator(sim, self.args.rate_profile,
+                                   durations=lognormal_durations(self.args.job_duration),
+                                   agent_name="demo", seed=self.args.seed)
+        live = LiveView(self.screen, fleet, sim, prometheus, self.args.target_load,
+                        self.duration, traffic)
+        driver = asyncio.ensure_future(traffic.run(duration=self.duration))
+        viewer = asyncio.ensure_future(live.run())
+        stop = asyncio.ensure_future(self.stopping.wait())
+        await asyncio.wait([driver, stop], return_when=asyncio.FIRST_COMPLETED)
+        for task in (driver, viewer, stop):
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.gather(driver, viewer, stop, return_exceptions=True)
+
+    def _summary(self, sim: Any) -> str:
+        counts = sim.truth.outcomes_for_agent("demo")
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        return f"demo finished: dispatches {parts}"
+
+
+def _demo_rules(target_load: float) -> str:
+    """The bundled rules with ``for:`` durations scaled down to demo time."""
+    from ..rules import demo_rules_yaml
+
+    return demo_rules_yaml(target_load=target_load)

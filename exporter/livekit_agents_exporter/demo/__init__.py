@@ -1,0 +1,1 @@
+"""The ``demo`` command: a simulated LiveKit server, real workers, saturation on demand."""
