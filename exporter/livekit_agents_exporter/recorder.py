@@ -171,9 +171,10 @@ class Recorder:
         self._series("assignment_timeouts").inc()
         self._series("worker_pending_assignments").set(pending)
 
-    def assignment_received(self, job_id: str, expected: bool) -> None:
+    def assignment_received(self, job_id: str) -> None:
+        """Expected only while the worker still waits: a late one is never launched."""
         with self._lock:
-            self._awaiting_assignment.pop(job_id, None)
+            expected = self._awaiting_assignment.pop(job_id, None) is not None
             pending = len(self._awaiting_assignment)
         self._series("job_assignments" if expected else "job_assignments_unknown").inc()
         self._series("worker_pending_assignments").set(pending)

@@ -128,11 +128,6 @@ class WorkerView:
                 pids.append(pid)
         return pids
 
-    def awaits_assignment(self, job_id: str) -> bool:
-        return job_id in self.worker._pending_assignments
-
-    def connecting(self) -> bool:
-        return bool(getattr(self.worker, "_connecting", False))
 
 
 def find_pending_worker_owner(worker: Any) -> Any:
@@ -140,12 +135,3 @@ def find_pending_worker_owner(worker: Any) -> Any:
     if AgentServer is not None and isinstance(worker, AgentServer):
         return worker._load_fnc
     return getattr(getattr(worker, "_opts", None), "load_fnc", None)
-
-
-def options_load_fnc(opts: Any) -> Callable[..., float]:
-    return opts.load_fnc
-
-
-def options_set(opts: Any, **fields: Any) -> None:
-    for key, value in fields.items():
-        setattr(opts, key, value)

@@ -95,8 +95,7 @@ class WireTap:
         self._recorder.request_received(msg.job.id)
 
     def _before_assignment(self, msg: Any) -> None:
-        job_id = msg.job.id
-        self._recorder.assignment_received(job_id, self._view.awaits_assignment(job_id))
+        self._recorder.assignment_received(msg.job.id)
 
     def _before_send(self, msg: Any) -> None:
         which = msg.WhichOneof("message")

@@ -78,7 +78,7 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 15.0,
 @dataclass
 class RunningWorker:
     worker: Any
-    exporter: Exporter
+    exporter: Exporter | None
     task: asyncio.Task[Any]
 
     @property
@@ -86,6 +86,7 @@ class RunningWorker:
         return self.worker.id
 
     async def scrape(self) -> Samples:
+        assert self.exporter is not None, "this worker runs without the exporter"
         return await scrape(self.exporter)
 
     async def metric(self, name: str, **labels: str) -> float:
@@ -153,11 +154,12 @@ def _worker_from_options(opts: Any) -> Any:
 async def run_worker(sim: Simulator, style: str = STYLES[0], *, agent_name: str = "agent",
                      load_fnc: Any = None, threshold: float = 0.7, on_request: Any = None,
                      executor: JobExecutorType = JobExecutorType.THREAD, num_idle: int = 2,
-                     wait_registered: bool = True, **kw: Any) -> AsyncIterator[RunningWorker]:
+                     wait_registered: bool = True, instrumented: bool = True,
+                     **kw: Any) -> AsyncIterator[RunningWorker]:
     target, worker = _build(style, sim, agent_name=agent_name,
                             load_fnc=load_fnc or SlotLoad(4), threshold=threshold,
                             on_request=on_request, executor=executor, num_idle=num_idle, **kw)
-    exporter = instrument(target, host="127.0.0.1", port=0)
+    exporter = instrument(target, host="127.0.0.1", port=0) if instrumented else None
     if worker is None:
         worker = _worker_from_options(target) if style == "options" else target
     run = worker.run(devmode=False) if NEW_SDK else worker.run()
@@ -174,7 +176,8 @@ async def run_worker(sim: Simulator, style: str = STYLES[0], *, agent_name: str 
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
-        exporter.close()
+        if exporter is not None:
+            exporter.close()
 
 
 def isnan(value: float) -> bool:
