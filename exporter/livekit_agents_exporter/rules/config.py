@@ -30,8 +30,9 @@ class ConfigError(ValueError):
 
 # --- durations ----------------------------------------------------------------------
 
-_DURATION_UNITS = (("y", 365 * 86400.0), ("w", 7 * 86400.0), ("d", 86400.0), ("h", 3600.0),
-                   ("m", 60.0), ("s", 1.0), ("ms", 0.001))
+# unit -> milliseconds, largest first
+_DURATION_UNITS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000),
+                   ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
 _DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"
                           r"(?:(\d+)ms)?$")
 
@@ -47,8 +48,8 @@ class Duration:
         match = _DURATION_RE.match(text)
         if not text or match is None:
             raise ValueError(text)
-        return cls(sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _DURATION_UNITS)
-                       if n))
+        millis = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _DURATION_UNITS) if n)
+        return cls(millis / 1000)
 
     def __str__(self) -> str:
         millis = round(self.seconds * 1000)
@@ -56,8 +57,7 @@ class Duration:
             return "0s"
         parts = []
         for suffix, unit in _DURATION_UNITS[2:]:  # d, h, m, s, ms: what people write
-            unit_ms = round(unit * 1000)
-            count, millis = divmod(millis, unit_ms)
+            count, millis = divmod(millis, unit)
             if count:
                 parts.append(f"{count}{suffix}")
         return "".join(parts)
@@ -428,10 +428,21 @@ def load_config(path: str | Path | None = None,
         sources.append(("overrides", dict(overrides)))
     for source, data in sources:
         values = _merge(SCHEMA, values, _walk(SCHEMA, data, source, ""))
-        if values["alerts"]["target_down"]["enabled"] and not values["selector"]:
-            raise ConfigError(f"{source}: selector: must not be empty while "
-                              "alerts.target_down is enabled (it would watch every target's up)")
+        _check_together(values, source)
     return _build(values)
+
+
+def _check_together(values: dict[str, Any], source: str) -> None:
+    """Keys that are valid alone but not in combination."""
+    alerts = values["alerts"]
+    if alerts["target_down"]["enabled"] and not values["selector"]:
+        raise ConfigError(f"{source}: selector: must not be empty while alerts.target_down is "
+                          "enabled (it would watch every target's up)")
+    gone = alerts["workers_gone"]
+    if gone["enabled"] and gone["for"] >= gone["lookback"]:
+        raise ConfigError(f"{source}: alerts.workers_gone.for: must be shorter than "
+                          f"alerts.workers_gone.lookback ({gone['lookback']}), or the alert "
+                          "can never fire")
 
 
 def _build(values: dict[str, Any]) -> RulesConfig:
