@@ -676,13 +676,20 @@ def recording_test(config: RulesConfig, at_minute: int = 10) -> dict[str, Any]:
         by_rule.setdefault(rule, []).append((labels, value))
     tests = []
     for rule, samples in by_rule.items():
-        # ratios through round(): promtool compares floats exactly
+        # the exact set of series (`* 0` keeps the labels and shows a NaN as NaN) ...
         tests.append({
-            "expr": f"round({rule}, 0.0001)",
+            "expr": f"{rule} * 0",
             "eval_time": f"{at_minute}m",
-            "exp_samples": [{"labels": series_text("", labels), "value": _round4(value)}
-                            for labels, value in samples],
+            "exp_samples": [{"labels": series_text("", labels), "value": 0}
+                            for labels, _ in samples],
         })
+        # ... and each value within 1e-9: promtool compares floats exactly
+        for labels, value in samples:
+            tests.append({
+                "expr": f"abs({series_text(rule, labels)} - {fmt(value)}) < bool 1e-9",
+                "eval_time": f"{at_minute}m",
+                "exp_samples": [{"labels": series_text("", labels), "value": 1}],
+            })
     # per-worker availability, by the same definition
     tl = config.server_target_load
     tests.append({
@@ -700,10 +707,6 @@ def recording_test(config: RulesConfig, at_minute: int = 10) -> dict[str, Any]:
     return {"name": "recording rules", "interval": f"{STEP}s",
             "input_series": fleet_series(fleet, at_minute + 2), "promql_expr_test": tests}
 
-
-def _round4(value: float) -> float:
-    """Half-up to 4 decimals, as PromQL's round(v, 0.0001) does."""
-    return math.floor(value * 10000 + 0.5) / 10000
 
 
 # --- configurations the suites run against ---------------------------------------------------
