@@ -129,3 +129,10 @@ def test_bad_overrides_are_named_as_overrides() -> None:
 def test_duration_text_round_trips(millis: int) -> None:
     duration = Duration(millis / 1000)
     assert Duration.parse(str(duration)) == duration
+
+
+def test_python_overrides_take_durations_and_tuples() -> None:
+    config = load_config(overrides={"aggregation_labels": ("cluster", "namespace"),
+                                    "alerts": {"no_capacity": {"for": Duration(10)}}})
+    assert config.aggregation_labels == ("cluster", "namespace")
+    assert config.alert("no_capacity").for_ == Duration(10)

@@ -100,6 +100,8 @@ def non_negative(value: Any) -> float:
 
 def duration(allow_zero: bool) -> Check:
     def check(value: Any) -> Duration:
+        if isinstance(value, Duration) and value.seconds >= 0:  # from Python overrides
+            value = str(value)
         if not isinstance(value, str):
             raise ValueError(f"expected a duration string like 30s, 5m or 1h, got {value!r}")
         try:
@@ -156,7 +158,7 @@ def selector(value: Any) -> str:
 
 
 def label_list(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"expected a list of label names, got {value!r}")
     for label in value:
         if not _LABEL_NAME.match(label):
