@@ -21,9 +21,8 @@ def record_name(level: str, metric: str, operations: str) -> str:
 
 
 def number(value: float) -> str:
-    """A float as PromQL reads it back exactly (``0.7``, ``3600``, ``+Inf``)."""
-    return repr(float(value)).removesuffix(".0") if abs(value) != float("inf") else \
-        ("+Inf" if value > 0 else "-Inf")
+    """A finite float as PromQL reads it back exactly (``0.7``, ``3600``)."""
+    return repr(float(value)).removesuffix(".0")
 
 
 class Q:
@@ -33,16 +32,16 @@ class Q:
         self.config = config
         self.agent_labels = (*config.aggregation_labels, m.AGENT_LABEL)
 
-    def raw(self, short: str, suffix: str = "", **matchers: str) -> str:
+    def _select(self, name: str) -> str:
+        return f"{name}{{{self.config.selector}}}" if self.config.selector else name
+
+    def raw(self, short: str, suffix: str = "") -> str:
         """Selector of a catalogue metric (``suffix``: ``_bucket`` etc. of a histogram)
         with the configured matchers injected."""
-        parts = [self.config.selector] if self.config.selector else []
-        parts += [f'{label}="{value}"' for label, value in matchers.items()]
-        name = m.series(short) + suffix
-        return f"{name}{{{', '.join(parts)}}}" if parts else name
+        return self._select(m.series(short) + suffix)
 
     def up(self) -> str:
-        return f"up{{{self.config.selector}}}" if self.config.selector else "up"
+        return self._select("up")
 
     def by(self, *extra: str) -> str:
         """``by (cluster, agent_name, ...)``: the per-agent grouping plus ``extra``."""
