@@ -461,8 +461,8 @@ def alert_test(config: RulesConfig, scenario: Scenario,
     }
 
 
-def silent_test(config: RulesConfig, name: str, workers: Iterable[Worker], length: int,
-                every: int = 1) -> dict[str, Any]:
+def silent_test(config: RulesConfig, name: str, workers: Iterable[Worker], length: int
+                ) -> dict[str, Any]:
     """No enabled alert fires at any evaluation of ``workers``' series."""
     names = [a.name for a in config.alerts.values() if a.enabled]
     return {
@@ -470,7 +470,7 @@ def silent_test(config: RulesConfig, name: str, workers: Iterable[Worker], lengt
         "interval": f"{STEP}s",
         "input_series": [s for w in workers for s in w.series(length)],
         "alert_rule_test": [{"eval_time": f"{t}m", "alertname": n, "exp_alerts": []}
-                            for t in range(0, length, every) for n in names],
+                            for t in range(length) for n in names],
     }
 
 
