@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import ALERTS_DIR
+from alert_files import ALERTS_DIR
 
 from livekit_agents_exporter.rules.render import artifacts
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import ALERTS_DIR
+from alert_files import ALERTS_DIR
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -6,8 +6,8 @@ import re
 from typing import Any
 
 import pytest
+from alert_files import ALERTS_DIR, ROOT
 from alert_scenarios import TEST_CONFIGS
-from conftest import ALERTS_DIR, ROOT
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import load_config, render_rules

@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 
 import pytest
 import yaml
+from alert_files import ALERTS_DIR, run_promtool, write_yaml
 from alert_scenarios import (
     TEST_CONFIGS,
     Scenario,
@@ -22,7 +23,6 @@ from alert_scenarios import (
     silent_test,
     tiny_traffic,
 )
-from conftest import ALERTS_DIR, run_promtool, write_yaml
 
 from livekit_agents_exporter.rules import RulesConfig, load_config, render_rules
 from livekit_agents_exporter.rules.alerting import DEFINITIONS
