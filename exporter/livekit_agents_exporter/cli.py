@@ -16,6 +16,8 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("livekit_agents_exporter.commands.metrics_doc",
                 "print the metric catalogue as a Markdown table"),
+    "rules": ("livekit_agents_exporter.commands.rules",
+              "render the alert pack: Prometheus rule file or PrometheusRule object"),
 }
 
 

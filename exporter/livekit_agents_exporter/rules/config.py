@@ -1,0 +1,502 @@
+"""Configuration of the alert pack: schema, defaults, validation.
+
+One nested schema describes every key, its default, its check and its documentation;
+validation, defaults and the documented ``alerts/config.example.yaml`` all come from
+it. Input is validated key by key, and a bad value raises ``ConfigError`` with one line
+naming the source (file or ``overrides``), the dotted key and what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SEVERITIES = ("critical", "warning", "info")
+ALERT_PREFIX = "LiveKitAgents"
+# labels the rules themselves produce or group by: aggregating by them breaks the pack
+RESERVED_LABELS = frozenset({"__name__", "agent_name", "le", "quantile", "reason", "error"})
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message is one line naming the source and the key."""
+
+
+# --- durations ----------------------------------------------------------------------
+
+# unit -> milliseconds, largest first
+_DURATION_UNITS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000),
+                   ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
+_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"
+                          r"(?:(\d+)ms)?$")
+
+
+@dataclass(frozen=True, order=True)
+class Duration:
+    """A Prometheus duration; ``str()`` gives its canonical text (``90s`` -> ``1m30s``)."""
+
+    seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Duration:
+        match = _DURATION_RE.match(text)
+        if not text or match is None:
+            raise ValueError(text)
+        millis = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _DURATION_UNITS) if n)
+        return cls(millis / 1000)
+
+    def __str__(self) -> str:
+        millis = round(self.seconds * 1000)
+        if millis == 0:
+            return "0s"
+        parts = []
+        for suffix, unit in _DURATION_UNITS[2:]:  # d, h, m, s, ms: what people write
+            count, millis = divmod(millis, unit)
+            if count:
+                parts.append(f"{count}{suffix}")
+        return "".join(parts)
+
+    def scaled(self, factor: float) -> Duration:
+        return Duration(round(self.seconds * factor, 3))
+
+
+# --- value checks: each returns the normalised value or raises ValueError(reason) ---
+
+Check = Callable[[Any], Any]
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def number_in(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Check:
+    """A number within an interval; the message shows it in interval notation."""
+    shown = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+
+    def check(value: Any) -> float:
+        number = _number(value)
+        if (number < low or number > high or (low_open and number == low)
+                or (high_open and number == high)):
+            raise ValueError(f"must be in {shown}, got {value!r}")
+        return number
+
+    return check
+
+
+def non_negative(value: Any) -> float:
+    number = _number(value)
+    if number < 0 or math.isinf(number):
+        raise ValueError(f"must be a number >= 0, got {value!r}")
+    return number
+
+
+def duration(allow_zero: bool) -> Check:
+    def check(value: Any) -> Duration:
+        if isinstance(value, Duration) and value.seconds >= 0:  # from Python overrides
+            value = str(value)
+        if not isinstance(value, str):
+            raise ValueError(f"expected a duration string like 30s, 5m or 1h, got {value!r}")
+        try:
+            parsed = Duration.parse(value.strip())
+        except ValueError:
+            raise ValueError(f"must be a duration like 30s, 5m or 1h (no sign), got {value!r}") \
+                from None
+        if parsed.seconds == 0 and not allow_zero:
+            raise ValueError(f"must be longer than 0s, got {value!r}")
+        return parsed
+
+    return check
+
+
+def boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def one_of(*choices: str) -> Check:
+    def check(value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"must be one of {', '.join(choices)}, got {value!r}")
+        return str(value)
+
+    return check
+
+
+def url(value: Any) -> str:
+    text = string(value).strip().rstrip("/")
+    if text and not re.match(r"^https?://[^\s/]+", text):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return text
+
+
+_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"\s*'
+_SELECTOR = re.compile(rf"^(?:{_MATCHER}(?:,{_MATCHER})*)?$")
+
+
+def selector(value: Any) -> str:
+    text = string(value).strip()
+    if not _SELECTOR.match(text):
+        raise ValueError('must be label matchers without braces, like job="livekit-agents", '
+                         f"got {value!r}")
+    return ", ".join(part.strip() for part in re.findall(_MATCHER, text))
+
+
+def label_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of label names, got {value!r}")
+    for label in value:
+        if not _LABEL_NAME.match(label):
+            raise ValueError(f"{label!r} is not a valid label name")
+        if label in RESERVED_LABELS:
+            raise ValueError(f"{label!r} is used by the rules themselves and cannot be one")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a label twice: {value!r}")
+    return tuple(value)
+
+
+def label_map(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a mapping of label names to strings, got {value!r}")
+    for key, val in value.items():
+        if not isinstance(key, str) or not _LABEL_NAME.match(key):
+            raise ValueError(f"{key!r} is not a valid label name")
+        if not isinstance(val, str):
+            raise ValueError(f"value of {key!r} must be a string, got {val!r}")
+    return dict(value)
+
+
+def k8s_name(allow_empty: bool) -> Check:
+    def check(value: Any) -> str:
+        text = string(value)
+        if (text or not allow_empty) and not re.match(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", text):
+            raise ValueError(f"must be a Kubernetes object name (lower case, digits, '-'), "
+                             f"got {value!r}")
+        return text
+
+    return check
+
+
+# --- the schema -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One leaf key: its default (as written in YAML), its check and one line of doc."""
+
+    default: Any
+    check: Check
+    doc: str
+
+
+Schema = Mapping[str, "Option | Section"]
+
+
+@dataclass(frozen=True)
+class Section:
+    doc: str
+    keys: Schema
+
+
+# keys every alert has, documented once in the example
+_COMMON = {
+    "enabled": Option(True, boolean, "render this alert (true/false)"),
+    "severity": Option("warning", one_of(*SEVERITIES),
+                       "critical pages, warning opens a ticket, info is for dashboards"),
+    "for": Option("0s", duration(allow_zero=True),
+                  "how long the condition must hold before the alert fires"),
+}
+
+
+def _alert(summary_doc: str, severity: str, for_: str, **params: Option) -> Section:
+    return Section(summary_doc, {
+        "enabled": _COMMON["enabled"],
+        "severity": replace(_COMMON["severity"], default=severity),
+        "for": replace(_COMMON["for"], default=for_),
+        **params,
+    })
+
+
+ALERTS: dict[str, Section] = {
+    "no_capacity": _alert(
+        "workers exist for an agent name but none can take a job", "critical", "1m"),
+    "workers_gone": _alert(
+        "every worker of an agent name disappeared after there were some", "critical", "2m",
+        lookback=Option("6h", duration(allow_zero=False),
+                        "how far back workers must have existed; the alert resolves itself "
+                        "this long after the last worker vanished")),
+    "capacity_low": _alert(
+        "fleet headroom below a fraction of its capacity", "warning", "15m",
+        headroom_below=Option(0.2, number_in(0, 1, low_open=True),
+                              "fire while headroom (0..1) is below this fraction")),
+    "capacity_exhaustion_predicted": _alert(
+        "headroom reaches zero within the horizon on the current trend", "warning", "10m",
+        horizon=Option("1h", duration(allow_zero=False),
+                       "how far ahead the trend is extrapolated"),
+        lookback=Option("1h", duration(allow_zero=False), "how much history the trend is fitted on"),
+        headroom_below=Option(0.5, number_in(0, 1, low_open=True),
+                              "only predict while headroom is already below this fraction")),
+    "job_rejections_high": _alert(
+        "a large share of job offers is refused", "warning", "10m",
+        ratio_above=Option(0.2, number_in(0, 1, high_open=True),
+                           "fire while refused / offered over 5m is above this"),
+        min_requests_per_second=Option(0.05, non_negative,
+                                       "ignore agents offered fewer jobs per second than this")),
+    "assignment_timeouts": _alert(
+        "accepted jobs whose assignment never arrived", "warning", "5m",
+        count_above=Option(0, non_negative,
+                           "fire while more timeouts than this happened in 5m")),
+    "jobs_failing": _alert(
+        "a share of the jobs that ended failed", "warning", "5m",
+        window=Option("15m", duration(allow_zero=False), "window the failures are counted over"),
+        ratio_above=Option(0.1, number_in(0, 1, high_open=True),
+                           "fire while failed / finished over the window is above this"),
+        min_failures=Option(3, non_negative, "and at least this many jobs failed in the window")),
+    "worker_stuck_full": _alert(
+        "a worker reports full for far longer than a job lasts", "warning", "1h"),
+    "worker_flapping": _alert(
+        "a worker keeps switching between full and available", "info", "15m",
+        window=Option("15m", duration(allow_zero=False), "window the transitions are counted over"),
+        transitions_above=Option(45, non_negative,
+                                 "fire while the worker turned full more often than this in "
+                                 "the window")),
+    "worker_not_registered": _alert(
+        "a worker process runs but is not registered with the LiveKit server", "warning", "5m"),
+    "load_function_errors": _alert(
+        "load_fnc raises or returns a value that is not a load", "warning", "5m"),
+    "load_threshold_above_target_load": _alert(
+        "a worker's load_threshold is above the server's target_load", "warning", "15m"),
+    "target_down": _alert("Prometheus cannot scrape a worker", "warning", "5m"),
+}
+
+SCHEMA: Schema = {
+    "selector": Option('job="livekit-agents"', selector,
+                       "label matchers added to every raw series selector (an empty string "
+                       "matches every target; target_down then has to be disabled)"),
+    "aggregation_labels": Option(["cluster"], label_list,
+                                 "target labels kept next to agent_name when aggregating over "
+                                 "workers (a label no series has is harmless)"),
+    "server_target_load": Option(0.7, number_in(0, 1, low_open=True),
+                                 "the LiveKit server's agents.target_load: a worker reporting "
+                                 "this load or more wins no job"),
+    "runbook_base_url": Option(
+        "https://github.com/livekit-agents-exporter/livekit-agents-exporter/blob/main/alerts/"
+        "runbooks.md", url,
+        "URL of alerts/runbooks.md (or your copy); '#<alertname in lower case>' is appended"),
+    "grafana_url": Option("", url,
+                          "base URL of your Grafana; when set, alerts link the saturation "
+                          "dashboard in a dashboard_url annotation"),
+    "dashboard_uid": Option("livekit-agents-saturation", string,
+                            "uid of the saturation dashboard in that Grafana"),
+    "prometheus_rule": Section("metadata of the PrometheusRule object (--format operator)", {
+        "name": Option("livekit-agents", k8s_name(allow_empty=False), "metadata.name"),
+        "namespace": Option("", k8s_name(allow_empty=True),
+                            "metadata.namespace (empty: left out, kubectl's namespace applies)"),
+        "labels": Option({}, label_map,
+                         "metadata.labels, e.g. the ones your Prometheus ruleSelector matches"),
+    }),
+    "alerts": Section("one entry per alert; every alert has these keys, some have thresholds too:",
+                      ALERTS),
+}
+
+
+def alert_name(key: str) -> str:
+    """``no_capacity`` -> ``LiveKitAgentsNoCapacity``."""
+    return ALERT_PREFIX + "".join(word.capitalize() for word in key.split("_"))
+
+
+# --- the validated configuration --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    key: str
+    enabled: bool
+    severity: str
+    for_: Duration
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return alert_name(self.key)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    selector: str
+    aggregation_labels: tuple[str, ...]
+    server_target_load: float
+    runbook_base_url: str
+    grafana_url: str
+    dashboard_uid: str
+    prometheus_rule: Mapping[str, Any]
+    alerts: Mapping[str, AlertConfig]
+
+    def alert(self, key: str) -> AlertConfig:
+        return self.alerts[key]
+
+    def scaled(self, factor: float) -> RulesConfig:
+        """The same configuration with every alert's ``for:`` multiplied by ``factor``.
+
+        For fast end-to-end runs against a real Prometheus; windows and lookbacks are
+        left alone (override them explicitly when needed).
+        """
+        if not factor > 0:
+            raise ValueError(f"factor must be > 0, got {factor!r}")
+        return replace(self, alerts={key: replace(a, for_=a.for_.scaled(factor))
+                                     for key, a in self.alerts.items()})
+
+
+def _walk(schema: Schema, data: Any, source: str, path: str) -> dict[str, Any]:
+    """Checks ``data`` against ``schema``: returns the normalised subset it sets."""
+    if not isinstance(data, dict):
+        where = f"{source}: {path}" if path else source
+        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{path}.{key}" if path else str(key)
+        spec = schema.get(key) if isinstance(key, str) else None
+        if spec is None:
+            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
+            hint = f"; did you mean '{close[0]}'?" if close else \
+                f"; valid keys: {', '.join(schema)}"
+            raise ConfigError(f"{source}: {dotted}: unknown key{hint}")
+        if isinstance(spec, Section):
+            out[key] = _walk(spec.keys, {} if value is None else value, source, dotted)
+            continue
+        try:
+            out[key] = spec.check(value)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {dotted}: {exc}") from None
+    return out
+
+
+def _defaults(schema: Schema) -> dict[str, Any]:
+    return {key: _defaults(spec.keys) if isinstance(spec, Section) else spec.check(spec.default)
+            for key, spec in schema.items()}
+
+
+def _merge(schema: Schema, base: dict[str, Any], update: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        spec = schema[key]
+        merged[key] = _merge(spec.keys, base[key], value) if isinstance(spec, Section) else value
+    return merged
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}: invalid YAML{where}: {' '.join(str(problem).split())}") \
+            from None
+
+
+def load_config(path: str | Path | None = None,
+                overrides: Mapping[str, Any] | None = None) -> RulesConfig:
+    """Defaults, updated from the YAML file at ``path``, then from ``overrides``.
+
+    ``overrides`` has the file's shape, e.g. ``{"selector": 'job="demo"',
+    "alerts": {"no_capacity": {"for": "10s"}}}``. Raises ``ConfigError``.
+    """
+    values = _defaults(SCHEMA)
+    sources: list[tuple[str, Any]] = []
+    if path is not None:
+        data = _read_yaml(Path(path))
+        sources.append((str(path), {} if data is None else data))
+    if overrides is not None:
+        sources.append(("overrides", dict(overrides)))
+    for source, data in sources:
+        values = _merge(SCHEMA, values, _walk(SCHEMA, data, source, ""))
+        _check_together(values, source)
+    return _build(values)
+
+
+def _check_together(values: dict[str, Any], source: str) -> None:
+    """Keys that are valid alone but not in combination."""
+    alerts = values["alerts"]
+    if alerts["target_down"]["enabled"] and not values["selector"]:
+        raise ConfigError(f"{source}: selector: must not be empty while alerts.target_down is "
+                          "enabled (it would watch every target's up)")
+    gone = alerts["workers_gone"]
+    if gone["enabled"] and gone["for"] >= gone["lookback"]:
+        raise ConfigError(f"{source}: alerts.workers_gone.for: must be shorter than "
+                          f"alerts.workers_gone.lookback ({gone['lookback']}), or the alert "
+                          "can never fire")
+
+
+def _build(values: dict[str, Any]) -> RulesConfig:
+    alerts = {}
+    for key, raw in values["alerts"].items():
+        params = {k: v for k, v in raw.items() if k not in ("enabled", "severity", "for")}
+        alerts[key] = AlertConfig(key, raw["enabled"], raw["severity"], raw["for"], params)
+    return RulesConfig(
+        selector=values["selector"],
+        aggregation_labels=values["aggregation_labels"],
+        server_target_load=values["server_target_load"],
+        runbook_base_url=values["runbook_base_url"],
+        grafana_url=values["grafana_url"],
+        dashboard_uid=values["dashboard_uid"],
+        prometheus_rule=values["prometheus_rule"],
+        alerts=alerts,
+    )
+
+
+# --- the documented example -----------------------------------------------------------
+
+
+def _yaml_scalar(value: Any) -> str:
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000).strip()
+    return text.removesuffix("\n...").removesuffix("...").strip()
+
+
+def example_config() -> str:
+    """Every key with its default and one comment line: ``alerts/config.example.yaml``."""
+    lines = [
+        "# livekit-agents-exporter alert pack: every configuration key with its default.",
+        "# Copy what you change into your own file (unset keys keep their defaults) and render:",
+        "#   livekit-agents-exporter rules --config my-config.yaml -o livekit-agents.rules.yaml",
+        "# Generated from the schema by `python -m livekit_agents_exporter.rules`; do not edit.",
+    ]
+
+    def emit(schema: Schema, indent: str, in_alert: bool = False) -> None:
+        for key, spec in schema.items():
+            if isinstance(spec, Section):
+                if schema is ALERTS:
+                    lines.append(f"{indent}# {alert_name(key)}: {spec.doc}")
+                else:
+                    lines.append(f"{indent}# {spec.doc}")
+                if spec.keys is ALERTS:
+                    lines.extend(f"{indent}#   {common}: {option.doc}"
+                                 for common, option in _COMMON.items())
+                lines.append(f"{indent}{key}:")
+                emit(spec.keys, indent + "  ", schema is ALERTS)
+            elif in_alert and key in _COMMON:
+                lines.append(f"{indent}{key}: {_yaml_scalar(spec.default)}")
+            else:
+                lines.append(f"{indent}{key}: {_yaml_scalar(spec.default)}  # {spec.doc}")
+
+    emit(SCHEMA, "")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,125 @@
+"""Recording rules: per-worker capacity, then per-agent fleet figures.
+
+Names follow ``level:metric:operations``. ``instance:`` rules keep every target label
+of the worker; ``agent_name:`` rules are grouped by the aggregation labels plus
+``agent_name`` (``by (cluster, agent_name)`` works whether or not ``cluster`` exists).
+Rules are listed in evaluation order: later ones read earlier ones in the same group.
+
+A worker can take a job, as the LiveKit server and the SDK decide it, when it is
+registered, its last status was not WS_FULL, it is not draining, the load it reports
+(``worker_load_ratio``) is below the server's ``target_load`` and its effective load is
+below its own ``load_threshold``. Its usable capacity is ``min(load_threshold,
+target_load)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .config import RulesConfig
+from .promql import RATE_WINDOW, Q, record_name
+
+# per worker
+WORKER_AVAILABLE = record_name("instance", "worker_available", "bool")
+WORKER_CAPACITY = record_name("instance", "worker_capacity", "ratio")
+WORKER_HEADROOM = record_name("instance", "worker_headroom", "ratio")
+# per agent name (and aggregation labels)
+WORKERS = record_name("agent_name", "workers", "count")
+WORKERS_REGISTERED = record_name("agent_name", "workers_registered", "sum")
+WORKERS_AVAILABLE = record_name("agent_name", "workers_available", "sum")
+WORKERS_FULL = record_name("agent_name", "workers_full", "sum")
+WORKER_LOAD = record_name("agent_name", "worker_load", "avg")
+CAPACITY_HEADROOM = record_name("agent_name", "capacity_headroom", "ratio")
+ACTIVE_JOBS = record_name("agent_name", "active_jobs", "sum")
+JOB_REQUESTS_RATE = record_name("agent_name", "job_requests", f"rate{RATE_WINDOW}")
+JOB_REQUESTS_REJECTED_RATE = record_name("agent_name_reason", "job_requests_rejected",
+                                         f"rate{RATE_WINDOW}")
+JOB_REQUESTS_REJECTED_RATIO = record_name("agent_name", "job_requests_rejected",
+                                          f"ratio_rate{RATE_WINDOW}")
+ASSIGNMENT_TIMEOUTS_RATE = record_name("agent_name", "assignment_timeouts", f"rate{RATE_WINDOW}")
+JOBS_LAUNCHED_RATE = record_name("agent_name", "jobs_launched", f"rate{RATE_WINDOW}")
+JOBS_FINISHED_RATE = record_name("agent_name", "jobs_finished", f"rate{RATE_WINDOW}")
+JOBS_FAILED_RATE = record_name("agent_name_reason", "jobs_failed", f"rate{RATE_WINDOW}")
+DISPATCH_LATENCY_QUANTILE = record_name("agent_name", "job_dispatch_latency_seconds",
+                                        "histogram_quantile")
+DISPATCH_QUANTILES = (0.5, 0.9, 0.99)
+
+GROUP_NAME = "livekit-agents.rules"
+
+
+def _rule(record: str, expr: str, **labels: str) -> dict[str, Any]:
+    rule: dict[str, Any] = {"record": record, "expr": expr.strip("\n")}
+    if labels:
+        rule["labels"] = labels
+    return rule
+
+
+def _rate_sum(q: Q, short: str, *extra: str) -> str:
+    return f"sum {q.by(*extra)} (rate({q.raw(short)}[{RATE_WINDOW}]))"
+
+
+def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
+    q = Q(config)
+    registered, full, draining = (q.raw("worker_registered"), q.raw("worker_full"),
+                                  q.raw("worker_draining"))
+    load, effective, threshold = (q.raw("worker_load_ratio"), q.raw("worker_effective_load_ratio"),
+                                  q.raw("worker_load_threshold_ratio"))
+    rules = [
+        # NaN load (no sample yet, load_fnc returned NaN) compares false: not available.
+        _rule(WORKER_AVAILABLE, f"""
+({registered} == bool 1)
+  * ({full} == bool 0)
+  * ({draining} == bool 0)
+  * ({load} < bool {q.target_load()})
+  * ({effective} < bool {threshold})
+"""),
+        # min(load_threshold, target_load) of the workers that count: registered, not
+        # draining. `>= 0` drops a NaN threshold (failed read); +Inf (dev mode) clamps.
+        _rule(WORKER_CAPACITY, f"""
+clamp_max({threshold} >= 0, {q.target_load()})
+  and ({registered} == 1)
+  unless ({draining} == 1)
+"""),
+        # max(0, capacity - effective load); a NaN effective load counts as no headroom
+        _rule(WORKER_HEADROOM, f"""
+({WORKER_CAPACITY} - {effective}) >= 0
+  or
+{WORKER_CAPACITY} * 0
+"""),
+        _rule(WORKERS, f"count {q.by()} ({registered})"),
+        _rule(WORKERS_REGISTERED, f"sum {q.by()} ({registered})"),
+        _rule(WORKERS_AVAILABLE, f"sum {q.by()} ({WORKER_AVAILABLE})"),
+        # the status of a worker that is not registered is stale: count registered ones
+        _rule(WORKERS_FULL, f"sum {q.by()} ({full} * {registered})"),
+        _rule(WORKER_LOAD, f"avg {q.by()} ({load} > -Inf)"),
+        # 0 when workers exist but none counts (all draining or unregistered)
+        _rule(CAPACITY_HEADROOM, f"""
+sum {q.by()} ({WORKER_HEADROOM})
+  /
+(sum {q.by()} ({WORKER_CAPACITY}) > 0)
+  or
+{WORKERS} * 0
+"""),
+        _rule(ACTIVE_JOBS, f"sum {q.by()} ({q.raw('worker_active_jobs')})"),
+        _rule(JOB_REQUESTS_RATE, _rate_sum(q, "job_requests")),
+        _rule(JOB_REQUESTS_REJECTED_RATE, _rate_sum(q, "job_requests_rejected", "reason")),
+        _rule(JOB_REQUESTS_REJECTED_RATIO, f"""
+sum {q.by()} ({JOB_REQUESTS_REJECTED_RATE})
+  /
+({JOB_REQUESTS_RATE} > 0)
+"""),
+        _rule(ASSIGNMENT_TIMEOUTS_RATE, _rate_sum(q, "assignment_timeouts")),
+        _rule(JOBS_LAUNCHED_RATE, _rate_sum(q, "jobs_launched")),
+        _rule(JOBS_FINISHED_RATE, _rate_sum(q, "jobs_finished")),
+        _rule(JOBS_FAILED_RATE, _rate_sum(q, "jobs_failed", "reason")),
+    ]
+    buckets = q.raw("job_dispatch_latency_seconds", "_bucket")
+    count = q.raw("job_dispatch_latency_seconds", "_count")
+    for quantile in DISPATCH_QUANTILES:
+        # only where jobs were dispatched in the window: no NaN series
+        rules.append(_rule(DISPATCH_LATENCY_QUANTILE, f"""
+histogram_quantile({quantile}, sum {q.by("le")} (rate({buckets}[{RATE_WINDOW}])))
+  and
+sum {q.by()} (rate({count}[{RATE_WINDOW}])) > 0
+""", quantile=str(quantile)))
+    return rules
