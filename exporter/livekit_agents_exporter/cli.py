@@ -18,6 +18,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "print the metric catalogue as a Markdown table"),
     "rules": ("livekit_agents_exporter.commands.rules",
               "render the alert pack: Prometheus rule file or PrometheusRule object"),
+    "demo": ("livekit_agents_exporter.commands.demo",
+             "run a simulated LiveKit server and real instrumented workers into saturation"),
 }
 
 

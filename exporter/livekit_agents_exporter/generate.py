@@ -21,7 +21,11 @@ def update_readme(readme: Path = ROOT / "README.md") -> None:
 
 
 def main() -> None:
+    from .rules import write_artifacts
+
     update_readme()
+    for path in write_artifacts(ROOT / "alerts"):
+        print(f"regenerated {path.relative_to(ROOT)}")
     print("regenerated README metric table")
 
 

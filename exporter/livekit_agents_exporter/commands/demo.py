@@ -22,6 +22,7 @@ from typing import Any
 from ..cli import UsageError
 
 DEFAULT_PROFILE = "0:0.1,40:0.2,110:1.2,150:1.2,190:0.1,220:0.1"
+DEMO_FOR_SCALE = 0.05
 INSTALL_HINT = ("Prometheus not found: install it (Debian/Ubuntu: apt-get install prometheus) "
                 "or pass --prometheus PATH to also see the alerts; carrying on without it.")
 
@@ -110,6 +111,7 @@ class _Demo:
         self.tmp = tempfile.TemporaryDirectory(prefix="lkx-demo-")
         self.workdir = Path(self.tmp.name)
         self.stopping = asyncio.Event()
+        self.live: Any = None
 
     async def run(self) -> int:
         from ..demo.fleet import Fleet
@@ -192,8 +194,8 @@ class _Demo:
         traffic = TrafficGenerator(sim, self.args.rate_profile,
                                    durations=lognormal_durations(self.args.job_duration),
                                    agent_name="demo", seed=self.args.seed)
-        live = LiveView(self.screen, fleet, sim, prometheus, self.args.target_load,
-                        self.duration, traffic)
+        live = self.live = LiveView(self.screen, fleet, sim, prometheus,
+                                    self.args.target_load, self.duration, traffic)
         driver = asyncio.ensure_future(traffic.run(duration=self.duration))
         viewer = asyncio.ensure_future(live.run())
         stop = asyncio.ensure_future(self.stopping.wait())
@@ -205,12 +207,19 @@ class _Demo:
 
     def _summary(self, sim: Any) -> str:
         counts = sim.truth.outcomes_for_agent("demo")
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        return f"demo finished: dispatches {parts}"
+        lines = ["demo finished: dispatches " +
+                 (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")]
+        last = self.live.last if self.live is not None else None
+        for row in last.workers if last else []:
+            served = "metrics served" if row.up else "metrics NOT served"
+            lines.append(f"  {row.name}: {row.offers} offers, {row.refused} refused, "
+                         f"{row.timeouts} assignment timeouts ({served})")
+        return "\n".join(lines)
 
 
 def _demo_rules(target_load: float) -> str:
-    """The bundled rules with ``for:`` durations scaled down to demo time."""
-    from ..rules import demo_rules_yaml
+    """The bundled rules with ``for:`` durations scaled down to demo time (1m -> 3s)."""
+    from ..rules import load_config, render_rules, to_yaml
 
-    return demo_rules_yaml(target_load=target_load)
+    config = load_config(None, {"server_target_load": target_load}).scaled(DEMO_FOR_SCALE)
+    return to_yaml(render_rules(config))

@@ -53,11 +53,13 @@ class LiveView:
         self.target_load, self.duration, self.traffic = target_load, duration, traffic
         self.started = time.monotonic()
         self.seen_alerts: dict[str, str] = {}
+        self.last: Snapshot | None = None
 
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
             while True:
-                self.screen.show(await self.snapshot(session))
+                self.last = await self.snapshot(session)
+                self.screen.show(self.last)
                 await asyncio.sleep(TICK_S)
 
     async def _scrape(self, session: aiohttp.ClientSession, url: str) -> dict[str, float] | None:
