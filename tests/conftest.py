@@ -1,9 +1,7 @@
-"""Suite-wide helpers: binaries the tests drive, and SDK-independent marking."""
+"""Suite-wide: tests that do not touch livekit-agents run once, not per SDK version."""
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -16,14 +14,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         parts = Path(str(item.fspath)).parts
         if any(d in parts for d in SDK_INDEPENDENT_DIRS):
             item.add_marker(pytest.mark.sdk_independent)
-
-
-def require_binary(name: str, package: str) -> str:
-    """Path of a real binary the test drives; skip (or fail in CI) when it is missing."""
-    path = shutil.which(name)
-    if path:
-        return path
-    message = f"{name} not found: install the Debian package '{package}' (apt-get install {package})"
-    if os.environ.get("LKX_REQUIRE_BINARIES"):
-        pytest.fail(message)
-    pytest.skip(message)
