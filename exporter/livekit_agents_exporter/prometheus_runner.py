@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
@@ -84,7 +84,38 @@ class _Process:
             self.proc.wait(timeout=5)
 
 
-class Prometheus:
+class _Service:
+    """A binary started in its own (possibly temporary) work directory."""
+
+    _process: _Process
+    _tmp: tempfile.TemporaryDirectory[str] | None
+
+    def _workdir(self, workdir: Path | None, prefix: str) -> Path:
+        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix=prefix)
+        path = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def start(self: _S) -> _S:
+        self._process.start()
+        return self
+
+    def stop(self) -> None:
+        self._process.stop()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self: _S) -> _S:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+_S = TypeVar("_S", bound=_Service)
+
+
+class Prometheus(_Service):
     """A Prometheus server scraping ``targets`` and evaluating ``rule_files``."""
 
     def __init__(self, targets: list[ScrapeTarget], rule_files: list[Path] | None = None, *,
@@ -92,9 +123,7 @@ class Prometheus:
                  evaluation_interval: str = "1s", alertmanager_url: str | None = None,
                  workdir: Path | None = None, port: int | None = None,
                  extra_args: list[str] | None = None) -> None:
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lkx-prometheus-")
-        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
-        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.workdir = self._workdir(workdir, "lkx-prometheus-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config: dict[str, Any] = {
@@ -118,21 +147,6 @@ class Prometheus:
                 "--web.enable-lifecycle", "--log.level=warn",
                 "--rules.alert.resend-delay=1s", *(extra_args or [])]
         self._process = _Process("prometheus", argv, self.workdir, self.url + "/-/ready")
-
-    def start(self) -> Prometheus:
-        self._process.start()
-        return self
-
-    def stop(self) -> None:
-        self._process.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-    def __enter__(self) -> Prometheus:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- HTTP API ------------------------------------------------------------------
     def api(self, path: str, **params: Any) -> Any:
@@ -158,14 +172,13 @@ class Prometheus:
         return sum(1 for t in self.api("targets")["activeTargets"] if t.get("health") == "up")
 
 
-class Alertmanager:
+class Alertmanager(_Service):
     """An Alertmanager that sends every alert to one webhook, with short timers."""
 
     def __init__(self, webhook_url: str, *, binary: str = "prometheus-alertmanager",
                  group_wait: str = "1s", group_interval: str = "1s",
                  repeat_interval: str = "1h", workdir: Path | None = None) -> None:
-        self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix="lkx-alertmanager-")
-        self.workdir = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        self.workdir = self._workdir(workdir, "lkx-alertmanager-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = {
@@ -182,18 +195,3 @@ class Alertmanager:
                 f"--web.listen-address=127.0.0.1:{self.port}",
                 "--cluster.listen-address=", "--log.level=warn"]
         self._process = _Process("alertmanager", argv, self.workdir, self.url + "/-/ready")
-
-    def start(self) -> Alertmanager:
-        self._process.start()
-        return self
-
-    def stop(self) -> None:
-        self._process.stop()
-        if self._tmp is not None:
-            self._tmp.cleanup()
-
-    def __enter__(self) -> Alertmanager:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
