@@ -7,6 +7,7 @@ place that knows how to start it, wait for it, query it and stop it cleanly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import socket
@@ -27,6 +28,23 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+def free_port_block(count: int, host: str = "127.0.0.1") -> int:
+    """First of ``count`` consecutive free ports, below the kernel's ephemeral range."""
+    import random
+
+    for _ in range(200):
+        base = random.randrange(20000, 32000 - count)
+        try:
+            with contextlib.ExitStack() as stack:
+                for port in range(base, base + count):
+                    sock = stack.enter_context(socket.socket())
+                    sock.bind((host, port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError(f"no block of {count} free ports found")
 
 
 def find_binary(name: str, explicit: str | None = None) -> str | None:

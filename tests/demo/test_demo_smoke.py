@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from livekit_agents_exporter.prometheus_runner import free_port
+from livekit_agents_exporter.prometheus_runner import free_port_block
 
 
 def _demo(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
@@ -20,7 +20,7 @@ def _demo(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_short_demo_saturates_and_serves_every_worker():
-    base = free_port()
+    base = free_port_block(3)
     run = _demo("--workers", "3", "--capacity", "2", "--duration", "25", "--job-duration", "6",
                 "--profile", "0:0.5,8:3,25:3", "--seed", "3", "--metrics-port", str(base))
     out = run.stdout + run.stderr

@@ -1,15 +1,19 @@
 """The open-source livekit-server's rules for placing a job, as pure functions.
 
-Kept free of I/O so they can be unit-tested exactly (see ../shared/DOMAIN.md,
-"The server side"):
+Kept free of I/O so they can be unit-tested exactly. Followed from livekit-server
+(``pkg/agent/client.go``, ``pkg/agent/worker.go``, ``pkg/service/agentservice.go``) and
+psrpc's affinity selection:
 
-- only workers whose last reported status is ``WS_AVAILABLE``, for the job's agent
-  name and type, are candidates;
-- each node bids the sum over its candidates of ``max(0, target_load - load)``; a bid of
-  0 never wins, the highest bid does (ties broken at random);
-- on the chosen node a worker is drawn at random weighted by ``1 - load``;
-- ``available=false`` moves on to the next worker *of that node*; ``terminate=true``
-  ends the job; when the node runs out of workers the job is lost.
+- only registered workers whose last reported status is ``WS_AVAILABLE``, for the job's
+  agent name and type, are candidates;
+- each node bids ``JobRequestAffinity``, the sum over its candidates of
+  ``max(0, target_load - load)``; psrpc keeps the strictly highest bid starting from 0,
+  so a bid of 0 never wins (ties go to whichever claim arrives first: random here);
+- on the chosen node a not-yet-asked worker is drawn with weight ``max(0, 1 - load)``;
+  a weight sum of 0 ends the job ("no worker available to handle job");
+- ``terminate=true`` ends the job; ``available=false`` (or the worker closing while
+  asked) moves on to the next worker *of that node*; no answer before the RPC's
+  deadline (3 s from the first request, shared by all attempts) loses the job.
 """
 
 from __future__ import annotations
@@ -55,9 +59,9 @@ def choose_node(cands: Sequence[WorkerState], target_load: float,
     return rng.choice(sorted(node for node, bid in positive.items() if bid == best))
 
 
-def pick_worker(cands: Sequence[WorkerState], rng: random.Random) -> WorkerState:
-    """A worker drawn with probability proportional to ``1 - load``."""
+def pick_worker(cands: Sequence[WorkerState], rng: random.Random) -> WorkerState | None:
+    """A worker drawn with probability proportional to ``1 - load``; None if all weigh 0."""
     weights = [max(0.0, 1.0 - w.load) for w in cands]
     if sum(weights) <= 0:
-        return rng.choice(list(cands))
+        return None
     return rng.choices(list(cands), weights=weights, k=1)[0]

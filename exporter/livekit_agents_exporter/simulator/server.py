@@ -65,6 +65,7 @@ class OfferAnswer:
     available: bool
     terminate: bool
     timed_out: bool = False
+    closed: bool = False  # the worker went away before answering
 
 
 class _Connection:
@@ -208,7 +209,7 @@ class Simulator:
         self.metrics.jobs_running.labels(conn.state.agent_name).dec(conn.truth.jobs_running)
         for fut in conn.answers.values():
             if not fut.done():
-                fut.cancel()
+                fut.set_exception(ConnectionResetError("worker closed while asked"))
         await self._notify()
 
     async def _on_worker_message(self, conn: _Connection, msg: proto.WorkerMessage) -> None:
@@ -295,21 +296,26 @@ class Simulator:
         cands = rules.candidates(self.workers(), agent_name, job_type)
         node = rules.choose_node(cands, self.config.target_load, self.rng)
         remaining = [w for w in cands if w.node == node]
+        deadline = asyncio.get_running_loop().time() + self.config.availability_timeout
         while remaining:
             worker = rules.pick_worker(remaining, self.rng)
+            if worker is None:
+                break
             remaining.remove(worker)
             result.attempts += 1
             result.tried.append(worker.worker_id)
-            answer = await self._offer(worker.worker_id, job)
+            answer = await self._offer(worker.worker_id, job, deadline)
+            if answer.closed:
+                continue
             if answer.timed_out:
                 result.outcome = "availability_timeout"
+                break
+            if answer.terminate:
+                result.outcome = "rejected_terminate"
                 break
             if answer.available:
                 result.outcome, result.worker_id = "assigned", worker.worker_id
                 await self._assign(worker.worker_id, job)
-                break
-            if answer.terminate:
-                result.outcome = "rejected_terminate"
                 break
         self.truth.outcomes.setdefault(agent_name, Counter())[result.outcome] += 1
         self.metrics.init_agent(agent_name)
@@ -323,15 +329,16 @@ class Simulator:
                     job_type: int = proto.JobType.JT_ROOM) -> OfferAnswer:
         """Offer a job to one worker whatever its status (a request already in flight)."""
         job = self._new_job(agent_name, metadata, job_type)
-        answer = await self._offer(worker_id, job)
+        deadline = asyncio.get_running_loop().time() + self.config.availability_timeout
+        answer = await self._offer(worker_id, job, deadline)
         if answer.available and assign:
             await self._assign(worker_id, job)
         return answer
 
-    async def _offer(self, worker_id: str, job: proto.Job) -> OfferAnswer:
+    async def _offer(self, worker_id: str, job: proto.Job, deadline: float) -> OfferAnswer:
         conn = self._conns.get(worker_id)
         if conn is None:
-            return OfferAnswer(False, False, timed_out=True)
+            return OfferAnswer(False, False, closed=True)
         fut: asyncio.Future[proto.AvailabilityResponse] = asyncio.get_running_loop().create_future()
         conn.answers[job.id] = fut
         msg = proto.ServerMessage()
@@ -340,11 +347,15 @@ class Simulator:
         self.metrics.offers.labels(conn.state.agent_name).inc()
         try:
             await conn.send(msg)
-            answer = await asyncio.wait_for(fut, self.config.availability_timeout)
-        except (asyncio.TimeoutError, asyncio.CancelledError, ConnectionError):
+            remaining = max(0.0, deadline - asyncio.get_running_loop().time())
+            answer = await asyncio.wait_for(fut, remaining)
+        except asyncio.TimeoutError:
             conn.truth.answer_timeouts += 1
             self.metrics.answers.labels(conn.state.agent_name, "timeout").inc()
             return OfferAnswer(False, False, timed_out=True)
+        except (ConnectionError, RuntimeError):
+            # the worker went away (see _unregister) or its socket is closing: next worker
+            return OfferAnswer(False, False, closed=True)
         finally:
             conn.answers.pop(job.id, None)
         return OfferAnswer(answer.available, answer.terminate)
