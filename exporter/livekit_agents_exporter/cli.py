@@ -16,6 +16,8 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("livekit_agents_exporter.commands.metrics_doc",
                 "print the metric catalogue as a Markdown table"),
+    "check-web-config": ("livekit_agents_exporter.commands.check_web_config",
+                         "validate a --web.config.file (TLS, client certificates, basic auth)"),
 }
 
 
