@@ -26,6 +26,9 @@ class ConfigError(ValueError):
     """A configuration file is wrong; ``str()`` is one line naming the file and the key."""
 
     def __init__(self, file: str, key: str, message: str) -> None:
+        # one line, whatever the YAML parser or a hostile key name put in
+        key = key.encode("unicode_escape").decode("ascii") if not key.isprintable() else key
+        message = " ".join(message.split())
         self.file, self.key, self.message = file, key, message
         super().__init__(f"{file}: {key}: {message}" if key else f"{file}: {message}")
 
@@ -84,6 +87,10 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
         raise ConfigError(file, "", f"invalid YAML{where}: {problem}") from None
+    except yaml.reader.ReaderError as exc:
+        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
+        raise ConfigError(file, "", f"invalid YAML: {exc.reason} (character {char!r} at "
+                                    f"position {exc.position})") from None
     except yaml.YAMLError as exc:
         raise ConfigError(file, "", f"invalid YAML: {exc}") from None
     except RecursionError:

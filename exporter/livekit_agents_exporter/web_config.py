@@ -149,15 +149,16 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Read and validate a web configuration file; ``ConfigError`` names what is wrong."""
     file = os.fspath(path)
     root = ConfigMap(read_yaml(file), file)
-    base_dir = os.path.dirname(os.path.abspath(file))
-    tls = _load_tls(root.section("tls_server_config"), base_dir)
-    http = root.section("http_server_config")
+    sections = [root.section(name) for name in
+                ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")]
+    root.finish()  # a misspelt section is reported before anything inside the others
+    tls_sec, http, users_sec, rate_sec = sections
     http2 = http.take("http2", bool, True)
     headers = _load_headers(http.section("headers"))
     http.finish()
-    users = _load_users(root.section("basic_auth_users"))
-    rate_limit = _load_rate_limit(root.section("rate_limit"))
-    root.finish()
+    users = _load_users(users_sec)
+    rate_limit = _load_rate_limit(rate_sec)
+    tls = _load_tls(tls_sec, os.path.dirname(os.path.abspath(file)))
     ctx, auth_type, sans, watched = tls
     return WebConfig(file=file, ssl_context=ctx, client_auth_type=auth_type,
                      client_allowed_sans=frozenset(sans), users=users, headers=headers,
