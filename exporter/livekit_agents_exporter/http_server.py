@@ -14,9 +14,9 @@ What a client on the pod network can and cannot do (``ServerLimits``):
 - a connection must deliver a complete request within ``request_timeout`` and is
   closed after ``keepalive_timeout`` idle, so slow clients (slowloris) cannot hold
   connections; at most ``max_connections`` are open at once, and when full the
-  oldest connection that has not yet sent a request is dropped for the new one, so
-  a flood of idle sockets cannot lock a scraper out nor eat the worker's file
-  descriptors;
+  oldest connection that has waited ``eviction_grace`` without sending a request is
+  dropped for the new one (else the new one is), so idle sockets cannot lock a
+  scraper out for long nor eat the worker's file descriptors;
 - TLS, client certificates, basic auth (bcrypt, cached, rate limited), extra headers
   and a request rate limit come from an exporter-toolkit web configuration file
   (``web_config.py``).
@@ -63,7 +63,8 @@ _RESTART_BACKOFF = (0.1, 30.0)  # first and longest wait before serving again af
 class ServerLimits:
     """Bounds on what clients may cost the worker process."""
 
-    max_connections: int = 64
+    max_connections: int = 256
+    eviction_grace: float = 1.0  # a new connection is never dropped for a newer one before this
     request_timeout: float = 10.0  # to deliver the first request line and headers
     keepalive_timeout: float = 10.0  # idle time between requests on one connection
     tls_handshake_timeout: float = 10.0
@@ -135,6 +136,7 @@ class _Connections(web.Server):
         self._waiting: dict[RequestHandler, float] = {}  # connections yet to send a request
         self._evicted: set[RequestHandler] = set()
         self.evictions = 0
+        self.refusals = 0
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
         super().connection_made(handler, transport)
@@ -142,12 +144,20 @@ class _Connections(web.Server):
         if not self._admit(transport):
             self._drop(handler)
             return
-        self._waiting[handler] = self._loop.time()
-        self._loop.call_later(self._limits.request_timeout, self._expire, handler)
+        now = self._loop.time()
         if self._open > self._limits.max_connections:
-            # drop the connection that has waited longest without asking for anything
-            self._drop(next(iter(self._waiting)))
-            self.evictions += 1
+            # full: drop the connection that has waited longest without asking for anything,
+            # if it had its chance; else the newcomer (churn stays bounded either way)
+            oldest = next(iter(self._waiting), None)
+            if oldest is not None and now - self._waiting[oldest] >= self._limits.eviction_grace:
+                self._drop(oldest)
+                self.evictions += 1
+            else:
+                self._drop(handler)
+                self.refusals += 1
+                return
+        self._waiting[handler] = now
+        self._loop.call_later(self._limits.request_timeout, self._expire, handler)
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         self._waiting.pop(handler, None)
