@@ -1,38 +1,23 @@
-"""Fixtures for the security suite: a throwaway PKI and live metrics endpoints."""
+"""Fixtures for the security suite: a throwaway PKI, live metrics endpoints, the simulator."""
 
 from __future__ import annotations
 
-import functools
-import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from livekit_agents_exporter.http_server import MetricsServer
 from livekit_agents_exporter.web_config import load_web_config
 from pki import Pki
-
-PASSWORD = "correct horse battery staple"
+from security_support import registry_with_probe
+from worker_harness import sim  # noqa: F401 - the fixture, skipped until the simulator lands
 
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
     return Pki(tmp_path_factory.mktemp("pki"))
-
-
-@functools.lru_cache(maxsize=None)
-def bcrypt_hash(password: str, cost: int = 4) -> str:
-    import bcrypt
-
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(cost)).decode()
-
-
-def registry_with_probe() -> CollectorRegistry:
-    registry = CollectorRegistry()
-    Counter("probe", "A series every scrape must show.", registry=registry).inc()
-    return registry
 
 
 @pytest.fixture
@@ -56,14 +41,3 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., MetricsServer]]:
     yield start
     for server in started:
         server.stop()
-
-
-def client_context(pki: Pki, cert: object | None = None, *,
-                   max_version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
-    """A client that trusts the test CA and optionally presents ``cert`` (an Issued)."""
-    ctx = ssl.create_default_context(cafile=str(pki.ca[0].cert))
-    if cert is not None:
-        ctx.load_cert_chain(str(cert.cert), str(cert.key))  # type: ignore[attr-defined]
-    if max_version is not None:
-        ctx.maximum_version = max_version
-    return ctx

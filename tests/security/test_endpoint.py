@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import PASSWORD, bcrypt_hash, client_context
+from security_support import PASSWORD, bcrypt_hash, client_context
 from livekit_agents_exporter import web_config as web_config_mod
 from livekit_agents_exporter.http_server import KNOWN_PATHS
 

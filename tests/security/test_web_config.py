@@ -13,7 +13,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PASSWORD, bcrypt_hash
+from security_support import PASSWORD, bcrypt_hash
 from livekit_agents_exporter.config_errors import ConfigError
 from livekit_agents_exporter.web_config import load_web_config, parse_duration
 
