@@ -37,9 +37,8 @@ from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from .config_errors import ConfigError, ConfigMap, one_of, read_yaml
+from .config_errors import ConfigMap, one_of, read_yaml
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
