@@ -257,3 +257,42 @@ def test_concurrent_auth_checks_do_not_block_cached_scrapes(serve):
     assert time.perf_counter() - start < 0.2
     for t in slow:
         t.join()
+
+
+# -- through instrument() -------------------------------------------------------------------------
+def _options():
+    from livekit.agents import worker as sdk_worker
+
+    from livekit_agents_exporter.synthetic import synthetic_entrypoint
+
+    return sdk_worker.WorkerOptions(entrypoint_fnc=synthetic_entrypoint, ws_url="ws://127.0.0.1:1",
+                                    api_key="k", api_secret="s")
+
+
+def test_instrument_serves_tls_and_auth_from_the_web_config(pki, tmp_path):
+    from livekit_agents_exporter import instrument
+
+    path = tmp_path / "web.yml"
+    path.write_text(tls_config(pki))
+    exporter = instrument(_options(), host="127.0.0.1", port=0, web_config=path)
+    try:
+        assert exporter.url.startswith("https://127.0.0.1:")
+        server = exporter.server
+        ctx = client_context(pki)
+        assert request(server, ctx=ctx)[0] == 401
+        status, _, body = request(server, ctx=ctx, auth=("prometheus", PASSWORD))
+        assert status == 200 and "livekit_agents_worker_load_ratio" in body
+    finally:
+        exporter.close()
+
+
+def test_instrument_refuses_a_bad_web_config_before_serving(tmp_path):
+    from livekit_agents_exporter import ConfigError, InstrumentationError, instrument
+    from prometheus_client import CollectorRegistry
+
+    path = tmp_path / "web.yml"
+    path.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")
+    with pytest.raises(ConfigError, match=r"web.yml: tls_server_config.cert_file: cannot read"):
+        instrument(_options(), host="127.0.0.1", port=0, web_config=path)
+    with pytest.raises(InstrumentationError, match="none is served"):
+        instrument(_options(), registry=CollectorRegistry(), web_config=path)
