@@ -306,8 +306,10 @@ class MetricsServer:
         loop = asyncio.get_running_loop()
         loop.set_exception_handler(_quiet_connection_errors)
         limits = self.limits
+        # handler_cancellation: a client that goes away cancels its request (and a connection
+        # dropped at admission never starts one)
         self._server = _Connections(
-            self._handle, limits, self._admit, loop=loop,
+            self._handle, limits, self._admit, loop=loop, handler_cancellation=True,
             keepalive_timeout=limits.keepalive_timeout, max_line_size=limits.max_line_size,
             max_field_size=limits.max_field_size, max_headers=limits.max_headers,
             access_log=None, logger=_DebugOnly(logging.getLogger("livekit_agents_exporter.http")))
