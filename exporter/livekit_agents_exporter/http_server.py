@@ -30,6 +30,7 @@ port (``livekit_agents_exporter_errors_total{component="http_server"}``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import html
 import logging
@@ -254,7 +255,8 @@ class MetricsServer:
         if thread is None or not thread.is_alive():
             return
         if loop is not None and loop.is_running():
-            with _suppress_closed_loop():
+            # racing a restart, the loop seen here may already be gone: nothing to stop then
+            with contextlib.suppress(RuntimeError, TimeoutError):
                 asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
                 loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
@@ -433,16 +435,6 @@ def _close_loop(loop: asyncio.AbstractEventLoop) -> None:
     except BaseException:  # noqa: BLE001
         pass
     loop.close()
-
-
-class _suppress_closed_loop:
-    """stop() racing a restart: the loop it saw may be gone; then there is nothing to stop."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        return exc_type is not None and issubclass(exc_type, (RuntimeError, TimeoutError))
 
 
 def _describe_bind_error(host: str, port: int, exc: OSError) -> str:

@@ -110,7 +110,6 @@ class WebConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     rate_limit: tuple[float, int] | None = None  # (seconds between requests, burst)
     http2: bool = True  # accepted for compatibility; the endpoint speaks HTTP/1.1
-    watched_files: tuple[str, ...] = ()
 
     @property
     def tls(self) -> bool:
@@ -158,19 +157,18 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     users = _load_users(users_sec)
     rate_limit = _load_rate_limit(rate_sec)
     tls = _load_tls(tls_sec, os.path.dirname(os.path.abspath(file)))
-    ctx, auth_type, sans, watched = tls
+    ctx, auth_type, sans = tls
     return WebConfig(file=file, ssl_context=ctx, client_auth_type=auth_type,
                      client_allowed_sans=frozenset(sans), users=users, headers=headers,
-                     rate_limit=rate_limit, http2=http2, watched_files=(file, *watched))
+                     rate_limit=rate_limit, http2=http2)
 
 
-def _load_tls(sec: ConfigMap, base_dir: str
-              ) -> tuple[ssl.SSLContext | None, str, list[str], tuple[str, ...]]:
+def _load_tls(sec: ConfigMap, base_dir: str) -> tuple[ssl.SSLContext | None, str, list[str]]:
     for key, reason in UNSUPPORTED.items():
         if key in sec:
             raise sec.error(key, reason)
     if not sec.data:
-        return None, "NoClientCert", [], ()
+        return None, "NoClientCert", []
 
     def file_key(name: str) -> str | None:
         value = sec.take(name, str, None)
@@ -236,8 +234,7 @@ def _load_tls(sec: ConfigMap, base_dir: str
             else ssl.CERT_OPTIONAL
     # RequestClientCert: Go asks for a certificate and never checks it, so nobody is refused;
     # Python cannot ask without verifying, so it does not ask: the same access decision.
-    watched = tuple(f for f in (cert_file, key_file, ca_file) if f)
-    return ctx, auth_type, sans, watched
+    return ctx, auth_type, sans
 
 
 def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> None:

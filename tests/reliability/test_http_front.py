@@ -235,7 +235,7 @@ def test_http_thread_failure_is_counted_and_the_endpoint_comes_back(endpoint):
     assert f'{ERRORS}{{agent_name="agent",component="http_server"}} 1.0' in body
 
 
-def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint, monkeypatch):
+def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
     e = endpoint()
     port = e.server.port
     e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("injected")))

@@ -37,10 +37,6 @@ def eventually(*args, **kwargs):
     return harness.eventually(*args, **kwargs)
 
 
-async def metric(w, name, **labels):
-    return await w.metric(name, **labels)
-
-
 class ScriptedLoad:
     """A load_fnc whose next values the test sets, keeping its own tally of what it returned."""
 
