@@ -324,6 +324,12 @@ def _load_users(sec: ConfigMap) -> dict[str, bytes]:
             raise sec.error(name, f"bcrypt cost {match.group(1)} is outside 4..31")
         users[name] = hashed.encode("ascii")
     sec.finish()
+    if users:
+        try:
+            import bcrypt  # noqa: F401
+        except ImportError:
+            raise sec.error(next(iter(users)), "checking bcrypt hashes needs the 'bcrypt' "
+                                               "package: pip install bcrypt") from None
     return users
 
 
