@@ -14,12 +14,14 @@ from typing import Any
 from .version import __version__
 
 __all__ = [
+    "ConfigError",
     "DEFAULT_PORT",
     "Exporter",
     "ExporterStartError",
     "InstrumentationError",
     "__version__",
     "instrument",
+    "load_web_config",
 ]
 
 _LAZY = {
@@ -28,6 +30,8 @@ _LAZY = {
     "InstrumentationError": "load_probe",
     "DEFAULT_PORT": "http_server",
     "ExporterStartError": "http_server",
+    "ConfigError": "config_errors",
+    "load_web_config": "web_config",
 }
 
 

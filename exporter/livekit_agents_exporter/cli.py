@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "render the alert pack: Prometheus rule file or PrometheusRule object"),
     "demo": ("livekit_agents_exporter.commands.demo",
              "run a simulated LiveKit server and real instrumented workers into saturation"),
+    "check-web-config": ("livekit_agents_exporter.commands.check_web_config",
+                         "validate a --web.config.file (TLS, client certificates, basic auth)"),
 }
 
 

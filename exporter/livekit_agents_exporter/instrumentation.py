@@ -34,6 +34,7 @@ from .recorder import Recorder
 from .request_probe import ObservedRequestFnc
 from .safety import ErrorSink
 from .version import __version__
+from .web_config import WebConfig, load_web_config
 from .wire_tap import WireTap
 
 _ATTR = "_livekit_agents_exporter"
@@ -139,21 +140,29 @@ def instrument(
     port: int | None = _UNSET,
     host: str = DEFAULT_HOST,
     registry: CollectorRegistry | None = None,
+    web_config: str | os.PathLike[str] | WebConfig | None = None,
     server_factory: Callable[..., MetricsServer] = MetricsServer,
 ) -> Exporter:
     """Export saturation metrics for ``target``: an AgentServer, a Worker or WorkerOptions.
 
     Serves ``/metrics`` on ``host:port`` (default ``0.0.0.0:10781``). Pass ``registry`` to
     register the metrics in your own ``CollectorRegistry`` instead; then no endpoint is
-    started unless ``port`` is given too. Must be called before the worker runs. Calling
-    it again on the same target with the same arguments returns the same ``Exporter``;
-    with different arguments it raises ``InstrumentationError``.
+    started unless ``port`` is given too. ``web_config`` is an exporter-toolkit web
+    configuration file (the ``--web.config.file`` of Prometheus exporters) enabling TLS,
+    client certificates and basic auth; a bad file raises ``ConfigError`` naming the file
+    and the key. Must be called before the worker runs. Calling it again on the same
+    target with the same arguments returns the same ``Exporter``; with different
+    arguments it raises ``InstrumentationError``.
     """
     serve_port = (None if registry is not None else DEFAULT_PORT) if port is _UNSET else port
-    settings = {"port": serve_port, "host": host, "registry": id(registry) if registry else None}
+    web_key = (web_config.file if isinstance(web_config, WebConfig)
+               else os.fspath(web_config) if web_config is not None else None)
+    settings = {"port": serve_port, "host": host, "registry": id(registry) if registry else None,
+                "web_config": web_key}
     existing: Exporter | None = getattr(target, _ATTR, None)
     if existing is not None:
-        if existing.settings == settings or (port is _UNSET and registry is None):
+        if existing.settings == settings or (port is _UNSET and registry is None
+                                              and web_config is None):
             return existing
         raise InstrumentationError(
             f"{type(target).__name__} is already instrumented with {existing.settings}; "
@@ -171,6 +180,11 @@ def instrument(
             check_load_fnc(current)
     if serve_port is not None and not 0 <= int(serve_port) <= 65535:
         raise InstrumentationError(f"port must be between 0 and 65535, got {serve_port}")
+    if web_config is not None and serve_port is None:
+        raise InstrumentationError("web_config secures the metrics endpoint, but none is served "
+                                   "(registry given without port)")
+    if web_config is not None and not isinstance(web_config, WebConfig):
+        web_config = load_web_config(web_config)  # ConfigError names the file and the key
 
     # ``_created`` samples double the series count and no dashboard or rule uses them
     disable_created_metrics()
@@ -182,7 +196,8 @@ def instrument(
     server = None
     exporter = Exporter(registry, None, settings)
     if serve_port is not None:
-        server = server_factory(registry, host, int(serve_port), on_error=exporter.errors.report)
+        server = server_factory(registry, host, int(serve_port), web_config=web_config,
+                                on_error=exporter.errors.report)
         server.start()
         exporter.server = server
 

@@ -1,0 +1,469 @@
+"""TLS and basic auth for the metrics endpoint, from an exporter-toolkit web configuration file.
+
+Prometheus's own exporters read ``--web.config.file`` (prometheus/exporter-toolkit,
+``docs/web-configuration.md``); operators already have these files, so the exporter
+reads the same format::
+
+    tls_server_config:
+      cert_file: server.crt            # relative paths are relative to this file
+      key_file: server.key
+      client_auth_type: RequireAndVerifyClientCert
+      client_ca_file: ca.crt
+      min_version: TLS12
+    http_server_config:
+      headers: {X-Content-Type-Options: nosniff}
+    basic_auth_users:
+      prometheus: $2y$10$...           # bcrypt hash (htpasswd -nBC 10 "" | tr -d ':\\n')
+
+``load_web_config`` validates the whole file, certificates included, and returns a
+``WebConfig`` holding a ready ``ssl.SSLContext`` and a ``BasicAuth``; anything wrong
+raises one ``ConfigError`` naming the file and the key. Where Python's ``ssl`` module
+cannot do what Go's ``crypto/tls`` does, the key is refused with a message saying so,
+never silently ignored (see ``UNSUPPORTED``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import ssl
+import threading
+import time
+from binascii import Error as BinasciiError
+from base64 import b64decode
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from .config_errors import ConfigMap, one_of, read_yaml
+
+TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+CLIENT_AUTH_TYPES = ("NoClientCert", "RequestClientCert", "RequireAnyClientCert",
+                     "RequireClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
+_VERIFYING = ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
+
+# Go cipher suite names (crypto/tls CipherSuites()) -> OpenSSL names. TLS 1.3 suites are
+# accepted and, as in Go, not configurable.
+GO_CIPHERS = {
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_AES_128_GCM_SHA256": None,
+    "TLS_AES_256_GCM_SHA384": None,
+    "TLS_CHACHA20_POLY1305_SHA256": None,
+}
+
+# Response headers an operator may set, and their allowed values (None: any), as in
+# exporter-toolkit, so the same file means the same thing everywhere.
+EXTRA_HEADERS: dict[str, tuple[str, ...] | None] = {
+    "Strict-Transport-Security": None,
+    "X-Content-Type-Options": ("nosniff",),
+    "X-Frame-Options": ("deny", "sameorigin"),
+    "X-XSS-Protection": None,
+    "Content-Security-Policy": None,
+}
+
+# Keys of the format this exporter refuses, with the reason shown to the user.
+UNSUPPORTED = {
+    "cert": "inline certificates are not supported here; put the certificate in a file and "
+            "use cert_file",
+    "key": "inline private keys are not supported here; put the key in a file and use key_file",
+    "curve_preferences": "not supported: Python's ssl module cannot set a curve preference list; "
+                         "remove it to use OpenSSL's defaults",
+}
+_REQUIRE_ANY = ("Python's ssl module cannot require a client certificate without verifying it; "
+                "use RequireAndVerifyClientCert with client_ca_file")
+
+_BCRYPT = re.compile(r"^\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """A validated web configuration file, ready to serve with."""
+
+    file: str
+    ssl_context: ssl.SSLContext | None = None
+    client_auth_type: str = "NoClientCert"
+    client_allowed_sans: frozenset[str] = frozenset()
+    users: Mapping[str, bytes] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    rate_limit: tuple[float, int] | None = None  # (seconds between requests, burst)
+    http2: bool = True  # accepted for compatibility; the endpoint speaks HTTP/1.1
+
+    @property
+    def tls(self) -> bool:
+        return self.ssl_context is not None
+
+    def authenticator(self) -> BasicAuth | None:
+        return BasicAuth(self.users) if self.users else None
+
+    def describe(self) -> str:
+        parts = []
+        if self.ssl_context is not None:
+            lo = _version_name(self.ssl_context.minimum_version)
+            hi = _version_name(self.ssl_context.maximum_version)
+            parts.append(f"TLS {lo}..{hi}, client certificates: {self.client_auth_type}"
+                         + (f" (allowed SANs: {len(self.client_allowed_sans)})"
+                            if self.client_allowed_sans else ""))
+        else:
+            parts.append("plain HTTP (no tls_server_config)")
+        parts.append(f"basic auth: {len(self.users)} user(s)" if self.users else "no basic auth")
+        if self.headers:
+            parts.append(f"extra headers: {', '.join(sorted(self.headers))}")
+        if self.rate_limit:
+            parts.append(f"rate limit: 1 request per {self.rate_limit[0]:g}s, burst {self.rate_limit[1]}")
+        return "; ".join(parts)
+
+
+def _version_name(version: ssl.TLSVersion) -> str:
+    for name, value in TLS_VERSIONS.items():
+        if value == version:
+            return name
+    return str(version.name)
+
+
+def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
+    """Read and validate a web configuration file; ``ConfigError`` names what is wrong."""
+    file = os.fspath(path)
+    root = ConfigMap(read_yaml(file), file)
+    sections = [root.section(name) for name in
+                ("tls_server_config", "http_server_config", "basic_auth_users", "rate_limit")]
+    root.finish()  # a misspelt section is reported before anything inside the others
+    tls_sec, http, users_sec, rate_sec = sections
+    http2 = http.take("http2", bool, True)
+    headers = _load_headers(http.section("headers"))
+    http.finish()
+    users = _load_users(users_sec)
+    rate_limit = _load_rate_limit(rate_sec)
+    tls = _load_tls(tls_sec, os.path.dirname(os.path.abspath(file)))
+    ctx, auth_type, sans = tls
+    return WebConfig(file=file, ssl_context=ctx, client_auth_type=auth_type,
+                     client_allowed_sans=frozenset(sans), users=users, headers=headers,
+                     rate_limit=rate_limit, http2=http2)
+
+
+def _load_tls(sec: ConfigMap, base_dir: str) -> tuple[ssl.SSLContext | None, str, list[str]]:
+    for key, reason in UNSUPPORTED.items():
+        if key in sec:
+            raise sec.error(key, reason)
+    if not sec.data:
+        return None, "NoClientCert", []
+
+    def file_key(name: str) -> str | None:
+        value = sec.take(name, str, None)
+        if value is None or value == "":
+            return None
+        return value if os.path.isabs(value) else os.path.join(base_dir, value)
+
+    cert_file, key_file, ca_file = file_key("cert_file"), file_key("key_file"), file_key("client_ca_file")
+    ca_text = sec.take("client_ca", str, None)
+    auth_type = sec.take("client_auth_type", str, "NoClientCert",
+                         check=one_of(*CLIENT_AUTH_TYPES)) or "NoClientCert"
+    versions = one_of(*TLS_VERSIONS)
+    min_version = TLS_VERSIONS[sec.take("min_version", str, "TLS12", check=versions)]
+    max_version = TLS_VERSIONS[sec.take("max_version", str, "TLS13", check=versions)]
+    sans = sec.take_str_list("client_allowed_sans")
+    prefer_server = sec.take("prefer_server_cipher_suites", bool, True)
+    ciphers = sec.take_str_list("cipher_suites")
+    sec.finish()
+
+    if cert_file is None:
+        raise sec.error("cert_file", "is required when tls_server_config is set")
+    if key_file is None:
+        raise sec.error("key_file", "is required when tls_server_config is set")
+    if min_version > max_version:
+        raise sec.error("min_version", "is above max_version")
+    if auth_type in ("RequireAnyClientCert", "RequireClientCert"):
+        raise sec.error("client_auth_type", f"{auth_type} is not supported: {_REQUIRE_ANY}")
+    has_ca = ca_file is not None or bool(ca_text)
+    if ca_file is not None and ca_text:
+        raise sec.error("client_ca", "give either client_ca or client_ca_file, not both")
+    if has_ca and auth_type == "NoClientCert":
+        raise sec.error("client_ca_file", "client CAs are configured but client_auth_type is "
+                                          "NoClientCert; set client_auth_type")
+    if auth_type in _VERIFYING and not has_ca:
+        raise sec.error("client_ca_file", f"is required with client_auth_type {auth_type} "
+                                          "(the CA that signs the scrapers' certificates)")
+    if sans and auth_type != "RequireAndVerifyClientCert":
+        raise sec.error("client_allowed_sans",
+                        "requires client_auth_type RequireAndVerifyClientCert")
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.minimum_version, ctx.maximum_version = min_version, max_version
+    except (ValueError, ssl.SSLError) as exc:
+        raise sec.error("min_version", f"not supported by this OpenSSL: {exc}") from None
+    if min_version < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL's default security level refuses TLS 1.0/1.1 even when allowed here
+        _set_ciphers(ctx, sec, "min_version", "DEFAULT:@SECLEVEL=0")
+    if prefer_server:
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    if ciphers:
+        unknown = [c for c in ciphers if c not in GO_CIPHERS]
+        if unknown:
+            raise sec.error("cipher_suites", f"unknown cipher suite {unknown[0]!r} (names as in "
+                                             "Go's crypto/tls, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
+        names = [GO_CIPHERS[c] for c in ciphers if GO_CIPHERS[c]]
+        if names:
+            _set_ciphers(ctx, sec, "cipher_suites", ":".join(names))
+    _load_cert_chain(ctx, sec, cert_file, key_file)
+    if auth_type in _VERIFYING:
+        _load_client_ca(ctx, sec, ca_file, ca_text)
+        ctx.verify_mode = ssl.CERT_REQUIRED if auth_type == "RequireAndVerifyClientCert" \
+            else ssl.CERT_OPTIONAL
+    # RequestClientCert: Go asks for a certificate and never checks it, so nobody is refused;
+    # Python cannot ask without verifying, so it does not ask: the same access decision.
+    return ctx, auth_type, sans
+
+
+def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> None:
+    try:
+        ctx.set_ciphers(spec)
+    except ssl.SSLError as exc:
+        raise sec.error(key, f"not supported by this OpenSSL: {exc.reason or exc}") from None
+
+
+def _read(sec: ConfigMap, key: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise sec.error(key, f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def _refuse_password_prompt() -> bytes:
+    # OpenSSL would otherwise prompt on the terminal for an encrypted key's passphrase
+    raise ValueError("encrypted")
+
+
+def _load_cert_chain(ctx: ssl.SSLContext, sec: ConfigMap, cert_file: str, key_file: str) -> None:
+    cert_pem = _read(sec, "cert_file", cert_file)
+    key_pem = _read(sec, "key_file", key_file)
+    if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
+        raise sec.error("cert_file", f"{cert_file} holds no PEM certificate")
+    if b"PRIVATE KEY-----" not in key_pem:
+        raise sec.error("key_file", f"{key_file} holds no PEM private key")
+    if b"ENCRYPTED" in key_pem:
+        raise sec.error("key_file", f"{key_file} is encrypted; the exporter needs an unencrypted key")
+    try:
+        ctx.load_cert_chain(cert_file, key_file, password=_refuse_password_prompt)
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or exc)
+        if "KEY_VALUES_MISMATCH" in reason.upper() or "values mismatch" in reason:
+            raise sec.error("key_file", f"{key_file} does not match the certificate in "
+                                        f"{cert_file}") from None
+        raise sec.error("cert_file", f"cannot load {cert_file} with {key_file}: {reason}") from None
+    except (OSError, ValueError) as exc:
+        raise sec.error("key_file", f"cannot load {key_file}: {exc}") from None
+
+
+def _load_client_ca(ctx: ssl.SSLContext, sec: ConfigMap, ca_file: str | None,
+                    ca_text: str | None) -> None:
+    key = "client_ca_file" if ca_file else "client_ca"
+    try:
+        if ca_file:
+            pem = _read(sec, key, ca_file)
+            if b"-----BEGIN CERTIFICATE-----" not in pem:
+                raise sec.error(key, f"{ca_file} holds no PEM certificate")
+            ctx.load_verify_locations(cafile=ca_file)
+        else:
+            ctx.load_verify_locations(cadata=ca_text)
+    except ssl.SSLError as exc:
+        raise sec.error(key, f"not a usable CA certificate: {exc.reason or exc}") from None
+    except ValueError as exc:
+        raise sec.error(key, f"not a usable CA certificate: {exc}") from None
+
+
+def _load_headers(sec: ConfigMap) -> dict[str, str]:
+    headers = {}
+    for name in list(sec):
+        if name not in EXTRA_HEADERS:
+            raise sec.error(name, f"this header cannot be set (allowed: {', '.join(EXTRA_HEADERS)})")
+        allowed = EXTRA_HEADERS[name]
+        value = sec.take(name, str, "", check=one_of(*allowed) if allowed else None)
+        if any(c in value for c in "\r\n\0"):
+            raise sec.error(name, "must not contain line breaks")
+        if value:
+            headers[name] = value
+    sec.finish()
+    return headers
+
+
+def _load_users(sec: ConfigMap) -> dict[str, bytes]:
+    users = {}
+    for name in list(sec):
+        if ":" in name:
+            raise sec.error(name, "a basic auth user name cannot contain ':'")
+        hashed = sec.take(name, str, secret=True)
+        match = _BCRYPT.match(hashed)
+        if match is None:
+            raise sec.error(name, "must be a bcrypt hash such as $2y$10$... "
+                                  "(htpasswd -nBC 10 \"\" | tr -d ':\\n'), not a plain password")
+        if not 4 <= int(match.group(1)) <= 31:
+            raise sec.error(name, f"bcrypt cost {match.group(1)} is outside 4..31")
+        users[name] = hashed.encode("ascii")
+    sec.finish()
+    if users:
+        try:
+            import bcrypt  # noqa: F401
+        except ImportError:
+            raise sec.error(next(iter(users)), "checking bcrypt hashes needs the 'bcrypt' "
+                                               "package: pip install bcrypt") from None
+    return users
+
+
+def parse_duration(text: str) -> float | None:
+    """Seconds in a Go duration string ("15s", "1m30s", "250ms"); None when malformed."""
+    if text in ("0", ""):
+        return 0.0
+    pos, total = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+def _load_rate_limit(sec: ConfigMap) -> tuple[float, int] | None:
+    if not sec.data:
+        return None
+    raw = sec.take("interval", (str, int), 0)
+    interval = raw * 1e-9 if isinstance(raw, int) else parse_duration(raw)
+    if interval is None or interval < 0:
+        raise sec.error("interval", f"must be a duration such as 100ms or 1s, got {raw!r}")
+    burst = sec.take("burst", int, 0, check=lambda v: None if v >= 0 else "must not be negative")
+    sec.finish()
+    if interval == 0:
+        return None
+    if burst == 0:
+        raise sec.error("burst", "must be at least 1 when interval is set (0 refuses every request)")
+    return interval, burst
+
+
+class TokenBucket:
+    """``allow()`` true at most ``burst`` times at once and once per ``interval`` after."""
+
+    def __init__(self, interval: float, burst: int,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._interval, self._burst, self._clock = interval, burst, clock
+        self._tokens, self._at = float(burst), clock()
+        self._lock = threading.Lock()
+
+    def allow(self) -> bool:
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
+            self._at = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+
+# bcrypt("fakepassword", cost 10): checked for unknown users so that timing does not tell
+# which user names exist (exporter-toolkit does the same)
+_DECOY_HASH = b"$2b$10$LSpO6MgZNXzLEN452o.FHOlihV6.hygIMfNhHdfaVfeY4cJIgv10W"
+MAX_CACHED_CREDENTIALS = 100
+
+
+class BasicAuth:
+    """Checks ``Authorization: Basic`` credentials against bcrypt hashes, with a cache.
+
+    bcrypt is slow on purpose (~50-100 ms at cost 10); a scraper presenting the same
+    credentials every 15 s must not pay that each time, so successful checks are
+    remembered as keyed MACs (never the password itself) and compared in constant time.
+    Only successes are cached: wrong guesses cannot evict the scraper's entry. Checks
+    that miss the cache are rate limited (``admit_uncached``) so a flood of wrong
+    passwords cannot spend the worker's CPU on bcrypt.
+    """
+
+    def __init__(self, users: Mapping[str, bytes], *, uncached_interval: float = 0.5,
+                 uncached_burst: int = 10) -> None:
+        self._users = dict(users)
+        self._key = secrets.token_bytes(32)
+        self._verified: OrderedDict[str, list[bytes]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._budget = TokenBucket(uncached_interval, uncached_burst)
+
+    @staticmethod
+    def parse(header: str | None) -> tuple[str, bytes] | None:
+        """(user, password) from an Authorization header, or None when absent or malformed."""
+        if not header:
+            return None
+        scheme, _, value = header.strip().partition(" ")
+        if scheme.lower() != "basic" or not value:
+            return None
+        try:
+            decoded = b64decode(value.strip(), validate=True)
+        except (BinasciiError, ValueError):
+            return None
+        user, sep, password = decoded.partition(b":")
+        if not sep:
+            return None
+        try:
+            return user.decode("utf-8"), password
+        except UnicodeDecodeError:
+            return None
+
+    def _mac(self, user: str, password: bytes) -> bytes:
+        hashed = self._users.get(user, _DECOY_HASH)
+        msg = b"\0".join((user.encode("utf-8"), hashed, password))
+        return hmac.new(self._key, msg, hashlib.sha256).digest()
+
+    def check_cached(self, user: str, password: bytes) -> bool:
+        """True when these credentials already passed bcrypt (constant-time comparison)."""
+        mac = self._mac(user, password)
+        with self._lock:
+            known = list(self._verified.get(user, ()))
+        ok = False
+        for candidate in known:
+            ok |= hmac.compare_digest(candidate, mac)
+        return ok
+
+    def admit_uncached(self) -> bool:
+        """Whether a bcrypt check may run now (token bucket shared by all clients)."""
+        return self._budget.allow()
+
+    def verify(self, user: str, password: bytes) -> bool:
+        """The slow check: bcrypt (constant-time inside), then remember a success."""
+        import bcrypt
+
+        hashed = self._users.get(user)
+        try:
+            ok = bcrypt.checkpw(password, hashed if hashed is not None else _DECOY_HASH)
+        except ValueError:  # e.g. passwords over bcrypt's 72-byte limit
+            ok = False
+        if not ok or hashed is None:
+            return False
+        mac = self._mac(user, password)
+        with self._lock:
+            entries = self._verified.setdefault(user, [])
+            if mac not in entries:
+                entries.append(mac)
+                del entries[:-4]  # a few passwords per user (rotation), no more
+            self._verified.move_to_end(user)
+            while len(self._verified) > MAX_CACHED_CREDENTIALS:
+                self._verified.popitem(last=False)
+        return True
