@@ -122,7 +122,7 @@ async def test_endpoint_serves_landing_page_health_and_metrics(sim):
         base = w.exporter.url.rsplit("/", 1)[0]
         async with aiohttp.ClientSession() as session:
             async with session.get(base + "/") as resp:
-                assert resp.status == 200 and "/metrics" in await resp.text()
+                assert resp.status == 200 and 'href="metrics"' in await resp.text()
             async with session.get(base + "/healthz") as resp:
                 assert resp.status == 200
             async with session.get(base + "/metrics",

@@ -128,8 +128,9 @@ async def test_load_fnc_garbage_then_recovery(sim):
 
 async def test_load_fnc_that_raises_then_recovers(sim):
     """Each raise is counted. Both SDKs end their periodic load loop at the first raise
-    (it is wrapped in log_exceptions, which re-raises): the load then only moves when
-    1.8 refreshes it before an offer. The exporter shows that: the sample count stops."""
+    (it is wrapped in log_exceptions, which re-raises): on 1.8 the load then only moves
+    when it is refreshed before an offer; on 1.2 the whole worker stops. The exporter
+    shows either: the sample count stops, the registered gauge drops."""
     load = ScriptedLoad(0.2)
     async with harness.run_worker(sim, load_fnc=load) as w:
         await eventually(lambda: load_gauge_is(w, 0.2), what="first sample")
@@ -142,6 +143,12 @@ async def test_load_fnc_that_raises_then_recovers(sim):
         calls = load.calls
         await asyncio.sleep(1.5)  # three load intervals: the SDK's loop is gone
         assert load.calls == calls, "the SDK kept calling load_fnc after it raised"
+        if sdk.AgentServer is None:
+            # 1.2 gathers the load loop with the connection: the raise stops the worker,
+            # and the exporter says so
+            await eventually(lambda: w.task.done(), what="1.2 worker to stop")
+            assert await w.metric("livekit_agents_worker_registered") == 0
+            return
         await dispatch_ok(sim)  # the worker still takes jobs at its last known load
         await eventually(lambda: sim.truth.workers[w.worker_id].jobs_finished >= 1)
         await assert_wire_truth(sim, w)
