@@ -112,9 +112,10 @@ class Worker:
         return self
 
     def counter(self, short: str, per_minute: float | Callable[[int], float],
-                **labels: str) -> Worker:
+                suffix: str = "", **labels: str) -> Worker:
+        """A counter (or a histogram's ``_count`` with ``suffix``) growing per minute."""
         inc = per_minute if callable(per_minute) else (lambda t, v=per_minute: v)
-        self.counters[(short, tuple(sorted(labels.items())))] = inc
+        self.counters[(m.series(short) + suffix, tuple(sorted(labels.items())))] = inc
         return self
 
     def _values(self, fn: Callable[[int], Value], length: int) -> str:
@@ -133,12 +134,12 @@ class Worker:
             fn = value if callable(value) else (lambda t, v=value: v)
             result.append({"series": series_text(m.series(short), self.labels),
                            "values": self._values(fn, length)})
-        for (short, extra), inc in self.counters.items():
+        for (name, extra), inc in self.counters.items():
             totals, total = [], 0.0
             for t in range(length):
                 total += inc(t) if t > 0 else 0.0
                 totals.append(total)
-            result.append({"series": series_text(m.series(short), {**self.labels, **dict(extra)}),
+            result.append({"series": series_text(name, {**self.labels, **dict(extra)}),
                            "values": self._values(lambda t, v=totals: v[t], length)})
         # a scrape that fails still writes up=0; a target that is gone writes nothing
         up_values = (" ".join(fmt(self.up(t)) for t in range(length)) if self.up
@@ -370,6 +371,20 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         f"{10 * increments_in_window(t, k, stop, RATE_MIN)} times in the last 5m with error "
         f"\"exception\": the load it reports is wrong or missing, and a missing load keeps it "
         f"from jobs."))
+
+    # LoadStale: load_fnc runs twice a second, then the SDK's load loop dies at minute k
+    stale = a["load_stale"]
+    stale_window = minutes(stale.params["window"])
+    fire, stop, recovered = fire_window("load_stale", k + stale_window, lag=1)
+    w1 = worker("10.0.0.1:10781").gauge("worker_registered", 1)
+    w1.counter("load_fnc_duration_seconds", lambda t, stop=stop: 0.0 if k < t <= stop else 120.0,
+               suffix="_count")
+    out.append(Scenario(
+        "the load loop stops", "load_stale", [w1, bystander()], k + stale_window, recovered,
+        w1.labels,
+        f"The SDK of {worker_phrase(config, w1)} called load_fnc 0.00 times a second over the "
+        f"last {stale.params['window']} (normally 2): its load loop has stopped, the load it "
+        f"reports is frozen and no longer follows its jobs."))
 
     # LoadThresholdAboveTargetLoad: a rollout raises load_threshold above target_load
     high = round(tl + 0.1, 6)

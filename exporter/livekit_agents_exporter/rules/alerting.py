@@ -157,6 +157,16 @@ def _load_function_errors(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
             f"is wrong or missing, and a missing load keeps it from jobs.")
 
 
+def _load_stale(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    p = a.params
+    calls = f"rate({q.raw('load_fnc_duration_seconds', '_count')}[{p['window']}])"
+    return (f"{calls} < {number(p['calls_per_second_below'])} "
+            f"and {q.raw('worker_registered')} == 1",
+            f"The SDK of {t.worker} called load_fnc {{{{ printf \"%.2f\" $value }}}} times a "
+            f"second over the last {p['window']} (normally 2): its load loop has stopped, the "
+            f"load it reports is frozen and no longer follows its jobs.")
+
+
 def _threshold_above_target(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     return (f"{q.raw('worker_load_threshold_ratio')} > {q.target_load()}",
             f"{_cap(t.worker)} has load_threshold {{{{ $value }}}}, above the server's "
@@ -200,6 +210,9 @@ DEFINITIONS: dict[str, AlertDef] = {
     "load_function_errors": AlertDef(
         "worker", "A worker's load function raises or returns invalid values.",
         _load_function_errors),
+    "load_stale": AlertDef(
+        "worker", "A worker's reported load is frozen: the SDK stopped calling its load function.",
+        _load_stale),
     "load_threshold_above_target_load": AlertDef(
         "worker", "A worker's load_threshold is above the server's target_load, so part of "
                   "its capacity wins no job.", _threshold_above_target),

@@ -279,6 +279,14 @@ ALERTS: dict[str, Section] = {
         "a worker process runs but is not registered with the LiveKit server", "warning", "5m"),
     "load_function_errors": _alert(
         "load_fnc raises or returns a value that is not a load", "warning", "5m"),
+    "load_stale": _alert(
+        "the SDK stopped calling load_fnc (its load loop dies at the first exception), so the "
+        "load the server sees is frozen", "warning", "5m",
+        window=Option("2m", duration(allow_zero=False), "window the load_fnc calls are counted "
+                      "over"),
+        calls_per_second_below=Option(0.2, number_in(0, 2, low_open=True),
+                                      "alert when load_fnc runs less often than this; the SDK "
+                                      "calls it twice a second")),
     "load_threshold_above_target_load": _alert(
         "a worker's load_threshold is above the server's target_load", "warning", "15m"),
     "target_down": _alert("Prometheus cannot scrape a worker", "warning", "5m"),
