@@ -1,72 +1,187 @@
-"""Shared by the security and reliability suites: the exporter suite's worker harness,
-a plain (uninstrumented) worker for comparisons, and an event-loop lag probe.
+"""Harness for driving a real livekit-agents worker against the dispatch simulator.
 
-The harness in ``tests/exporter/conftest.py`` drives a real livekit-agents worker
-against the dispatch simulator; it is loaded here under its own module name so that
-other suites can use it without clashing with their own ``conftest``. Until the
-simulator is importable, the ``sim`` fixture skips the tests that need it.
+The exporter, reliability and security suites run a real worker from PyPI
+(AgentServer on 1.3+, Worker on 1.2), instrumented by the exporter, against the
+protocol-faithful simulator, and compare what ``/metrics`` says with what the
+simulator saw on the wire. A module of its own name, not a conftest, so that every
+suite can import it whatever conftest pytest loaded last.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib.util
+import math
 import statistics
-import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-HARNESS_PATH = Path(__file__).resolve().parent / "exporter" / "conftest.py"
+from livekit.agents import JobExecutorType
+from livekit.agents import worker as sdk_worker
+from livekit_agents_exporter import Exporter, instrument
+from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
+from livekit_agents_exporter.synthetic import SlotLoad, synthetic_entrypoint
 
-try:
-    import livekit_agents_exporter.simulator  # noqa: F401
-    SIM_MISSING: str | None = None
-except ImportError as exc:  # pragma: no cover - until the simulator lands
-    SIM_MISSING = f"dispatch simulator not available: {exc}"
-
-
-def _load_harness() -> Any:
-    spec = importlib.util.spec_from_file_location("lkx_exporter_harness", HARNESS_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["lkx_exporter_harness"] = module
-    spec.loader.exec_module(module)
-    return module
+API_KEY = "test-key"
+API_SECRET = "test-secret-that-is-long-enough-for-hs256"
+NEW_SDK = hasattr(sdk_worker, "AgentServer")
+STYLES = ("agent_server", "options") if NEW_SDK else ("worker", "options")
 
 
-harness: Any = _load_harness() if SIM_MISSING is None else None
+class Samples:
+    """A parsed scrape: ``value(name, **labels)`` with 0 for an absent series."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.samples: list[tuple[str, dict[str, str], float]] = []
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                self.samples.append((s.name, dict(s.labels), s.value))
+
+    def find(self, name: str, **labels: str) -> list[float]:
+        return [v for n, lab, v in self.samples
+                if n == name and all(lab.get(k) == want for k, want in labels.items())]
+
+    def value(self, name: str, **labels: str) -> float:
+        found = self.find(name, **labels)
+        return sum(found) if found else 0.0
+
+    def has(self, name: str) -> bool:
+        return bool(self.find(name))
 
 
-@pytest.fixture
-async def sim() -> AsyncIterator[Any]:
-    if harness is None:
-        pytest.skip(SIM_MISSING)
-    simulator = harness.Simulator(harness.SimulatorConfig(
-        api_key=harness.API_KEY, api_secret=harness.API_SECRET, host="127.0.0.1", port=0, seed=7))
-    await simulator.start()
+async def scrape(exporter: Exporter) -> Samples:
+    assert exporter.url is not None
+    async with aiohttp.ClientSession() as session:
+        async with session.get(exporter.url) as resp:
+            assert resp.status == 200
+            return Samples(await resp.text())
+
+
+async def eventually(predicate: Callable[[], Any], timeout: float = 15.0,
+                     what: str = "condition") -> Any:
+    """Wait for a (possibly async) condition instead of sleeping a fixed time."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+@dataclass
+class RunningWorker:
+    worker: Any
+    exporter: Exporter | None
+    task: asyncio.Task[Any]
+
+    @property
+    def worker_id(self) -> str:
+        return self.worker.id
+
+    async def scrape(self) -> Samples:
+        assert self.exporter is not None, "this worker runs without the exporter"
+        return await scrape(self.exporter)
+
+    async def metric(self, name: str, **labels: str) -> float:
+        return (await self.scrape()).value(name, **labels)
+
+
+class Knobs:
+    """Mutable load value shared with the worker's load_fnc."""
+
+    def __init__(self, load: float = 0.0) -> None:
+        self.load = load
+
+    def __call__(self) -> float:
+        return self.load
+
+
+def _build(style: str, sim: Simulator, **kw: Any) -> tuple[Any, Any]:
+    """Build a worker the way users do; returns (object to instrument, worker)."""
+    executor = kw.pop("executor", JobExecutorType.THREAD)
+    common = dict(load_fnc=kw.pop("load_fnc"), load_threshold=kw.pop("threshold"),
+                  job_executor_type=executor, num_idle_processes=kw.pop("num_idle"),
+                  ws_url=sim.url, api_key=API_KEY, api_secret=API_SECRET, port=0,
+                  job_memory_limit_mb=kw.pop("memory_limit_mb", 0))
+    agent_name, on_request = kw.pop("agent_name"), kw.pop("on_request")
+    entrypoint = kw.pop("entrypoint", synthetic_entrypoint)
+    assert not kw, kw
+    if style == "agent_server":
+        server = sdk_worker.AgentServer(**common)
+        server.rtc_session(entrypoint, agent_name=agent_name, on_request=on_request)
+        return server, server
+    opts_kw = dict(common, entrypoint_fnc=entrypoint, agent_name=agent_name)
+    if on_request is not None:
+        opts_kw["request_fnc"] = on_request
+    opts = sdk_worker.WorkerOptions(**opts_kw)
+    if style == "options":
+        return opts, None
+    return sdk_worker.Worker(opts, devmode=False), None
+
+
+def _worker_from_options(opts: Any) -> Any:
+    """What ``cli.run_app(opts)`` does before it runs the worker."""
+    if NEW_SDK:
+        return sdk_worker.AgentServer.from_server_options(opts)
+    return sdk_worker.Worker(opts, devmode=False)
+
+
+@contextlib.asynccontextmanager
+async def run_worker(sim: Simulator, style: str = STYLES[0], *, agent_name: str = "agent",
+                     load_fnc: Any = None, threshold: float = 0.7, on_request: Any = None,
+                     executor: JobExecutorType = JobExecutorType.THREAD, num_idle: int = 2,
+                     wait_registered: bool = True, instrumented: bool = True,
+                     **kw: Any) -> AsyncIterator[RunningWorker]:
+    target, worker = _build(style, sim, agent_name=agent_name,
+                            load_fnc=load_fnc or SlotLoad(4), threshold=threshold,
+                            on_request=on_request, executor=executor, num_idle=num_idle, **kw)
+    exporter = instrument(target, host="127.0.0.1", port=0) if instrumented else None
+    if worker is None:
+        worker = _worker_from_options(target) if style == "options" else target
+    run = worker.run(devmode=False) if NEW_SDK else worker.run()
+    task = asyncio.create_task(run)
+    running = RunningWorker(worker, exporter, task)
     try:
-        yield simulator
+        if wait_registered:
+            await eventually(lambda: worker.id != "unregistered", what="registration")
+            await sim.wait_for_workers(1, agent_name=agent_name, timeout=15)
+        yield running
     finally:
-        await simulator.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.aclose(), 30)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        if exporter is not None:
+            exporter.close()
+
+
+def isnan(value: float) -> bool:
+    return isinstance(value, float) and math.isnan(value)
 
 
 @contextlib.asynccontextmanager
 async def run_plain_worker(sim: Any, *, agent_name: str = "plain", load_fnc: Any,
                            threshold: float = 0.7, num_idle: int = 1) -> AsyncIterator[Any]:
-    """The same worker as ``harness.run_worker`` builds, without ``instrument()``."""
-    target, worker = harness._build(harness.STYLES[1], sim, agent_name=agent_name,
+    """The same worker as ``run_worker`` builds, without ``instrument()``."""
+    target, worker = _build(STYLES[1], sim, agent_name=agent_name,
                                     load_fnc=load_fnc, threshold=threshold, on_request=None,
                                     num_idle=num_idle)
-    worker = harness._worker_from_options(target)
-    run = worker.run(devmode=False) if harness.NEW_SDK else worker.run()
+    worker = _worker_from_options(target)
+    run = worker.run(devmode=False) if NEW_SDK else worker.run()
     task = asyncio.create_task(run)
     try:
-        await harness.eventually(lambda: worker.id != "unregistered", what="registration")
+        await eventually(lambda: worker.id != "unregistered", what="registration")
         await sim.wait_for_workers(1, agent_name=agent_name, timeout=15)
         yield worker
     finally:
@@ -127,3 +242,20 @@ class LagProbe:
     def __exit__(self, *exc: object) -> None:
         if self._task is not None:
             self._task.cancel()
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[Simulator]:
+    simulator = Simulator(SimulatorConfig(api_key=API_KEY, api_secret=API_SECRET,
+                                          host="127.0.0.1", port=0, seed=7))
+    await simulator.start()
+    try:
+        yield simulator
+    finally:
+        await simulator.stop()
+
+
+@pytest.fixture
+def short_assignment_timeout(monkeypatch: pytest.MonkeyPatch) -> float:
+    monkeypatch.setattr(sdk_worker, "ASSIGNMENT_TIMEOUT", 1.0)
+    return 1.0

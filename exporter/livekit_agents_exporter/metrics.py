@@ -26,6 +26,10 @@ Kind = Literal["gauge", "counter", "histogram", "info"]
 REJECT_REASONS = ("full", "draining", "on_request", "unanswered", "error")
 LOAD_FNC_ERRORS = ("exception", "non_numeric", "nan", "out_of_range")
 JOB_FAILURE_REASONS = ("entrypoint_error", "process_exit")
+# Where an exporter-internal failure was caught; fixed so the series exist from the start.
+EXPORTER_COMPONENTS = ("load_fnc", "request_fnc", "assignment_timeout", "job_events", "wire",
+                       "connection", "gauge", "collector", "scrape", "http_server",
+                       "http_handler", "other")
 
 LOAD_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21)) + (1.25, 1.5, 2.0)
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -124,7 +128,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "out_of_range (below 0 or above 1).",
           labels=("error",)),
     _spec("exporter_errors", "counter",
-          "Failures inside the exporter itself, caught and logged instead of reaching the worker.",
+          "Failures inside the exporter itself, caught and logged instead of reaching the worker, "
+          "by component: load_fnc, request_fnc, assignment_timeout, job_events, wire, connection, "
+          "gauge, collector, scrape, http_server, http_handler, other.",
           labels=("component",)),
     # --- distributions ------------------------------------------------------------
     _spec("worker_load_samples_ratio", "histogram",

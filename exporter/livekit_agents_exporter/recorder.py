@@ -108,6 +108,8 @@ class Recorder:
             fam["load_fnc_errors"].labels(agent_name, error)
         for reason in m.JOB_FAILURE_REASONS:
             fam["jobs_failed"].labels(agent_name, reason)
+        for component in m.EXPORTER_COMPONENTS:
+            fam["exporter_errors"].labels(agent_name, component)
         for short in ("job_requests", "job_requests_accepted", "assignment_timeouts",
                       "job_assignments", "job_assignments_unknown", "jobs_launched",
                       "jobs_finished", "worker_full_transitions", "worker_full_seconds",
@@ -123,7 +125,7 @@ class Recorder:
             try:
                 return float(reader())
             except Exception:
-                self._errors.report(f"gauge:{short}")
+                self._errors.report("gauge", detail=short)
                 return math.nan
 
         return read
@@ -132,6 +134,8 @@ class Recorder:
         return self._families[short].labels(self._agent, *labels)
 
     def _count_exporter_error(self, component: str) -> None:
+        if component not in m.EXPORTER_COMPONENTS:
+            component = "other"
         self._families["exporter_errors"].labels(self._agent, component).inc()
 
     # -- offers and answers --------------------------------------------------------

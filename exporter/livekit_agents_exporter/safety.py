@@ -29,20 +29,21 @@ class ErrorSink:
     def bind(self, count: Callable[[str], None]) -> None:
         self._count = count
 
-    def report(self, component: str) -> None:
+    def report(self, component: str, detail: str = "") -> None:
         try:
             self._count(component)
         except Exception:  # pragma: no cover - the counter itself failing
             pass
+        where = f"{component} ({detail})" if detail else component
         now = time.monotonic()
         with self._lock:
-            last = self._last_logged.get(component)
+            last = self._last_logged.get(where)
             if last is not None and now - last < _LOG_EVERY_S:
                 return
-            self._last_logged[component] = now
+            self._last_logged[where] = now
         logger.warning(
             "livekit-agents-exporter: internal error in %s (the worker is unaffected)",
-            component,
+            where,
             exc_info=True,
         )
 

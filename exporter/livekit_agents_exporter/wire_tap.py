@@ -54,7 +54,7 @@ class WireTap:
         guard = self._errors.guard
 
         def tapped(msg: Any, *args: Any, **kwargs: Any) -> Any:
-            with guard(name):
+            with guard("wire"):
                 before(msg)
             return original(msg, *args, **kwargs)
 
@@ -66,7 +66,7 @@ class WireTap:
         guard = self._errors.guard
 
         async def tapped(msg: Any, *args: Any, **kwargs: Any) -> Any:
-            with guard(name):
+            with guard("wire"):
                 before(msg)
             return await original(msg, *args, **kwargs)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from livekit.agents import JobExecutorType
 
-from conftest import NEW_SDK, eventually, run_worker
+from worker_harness import NEW_SDK, eventually, run_worker
 
 FAILED = "livekit_agents_jobs_failed_total"
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from conftest import Knobs, eventually, isnan, run_worker
+from worker_harness import Knobs, eventually, isnan, run_worker
 from livekit_agents_exporter import InstrumentationError, instrument
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.recorder import Recorder

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import NEW_SDK, STYLES, Knobs, eventually, run_worker
+from worker_harness import NEW_SDK, STYLES, Knobs, eventually, run_worker
 
 REJECTED = "livekit_agents_job_requests_rejected_total"
 
@@ -148,3 +148,21 @@ async def test_late_assignment_counts_as_unknown(sim, short_assignment_timeout):
         s = await w.scrape()
         assert s.value("livekit_agents_assignment_timeouts_total") == 1
         assert s.value("livekit_agents_job_assignments_total") == 0
+
+
+async def test_every_catalogue_metric_is_served(sim):
+    """The README promises every metric in the catalogue; a live worker serves them all."""
+    from livekit.agents import JobExecutorType
+
+    from livekit_agents_exporter.metrics import CATALOGUE
+
+    async with run_worker(sim, executor=JobExecutorType.PROCESS, num_idle=1) as w:
+        await sim.dispatch(agent_name="agent", metadata={"duration": 0.1})
+        await eventually(lambda: w.metric("livekit_agents_jobs_finished_total"), timeout=30,
+                         what="a finished job")
+        s = await w.scrape()
+        for spec in CATALOGUE:
+            name = spec.series_name + ("_count" if spec.kind == "histogram" else "")
+            assert s.has(name), f"{name} missing from /metrics"
+            for sample in s.find(name):
+                assert sample == sample or spec.short == "worker_load_ratio", f"{name} is NaN"

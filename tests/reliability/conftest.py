@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from worker_harness import sim  # noqa: F401 - the fixture, skipped until the simulator lands
+from worker_harness import short_assignment_timeout, sim  # noqa: F401 - fixtures

@@ -12,7 +12,7 @@ from livekit_agents_exporter.http_server import MetricsServer
 from livekit_agents_exporter.web_config import load_web_config
 from pki import Pki
 from security_support import registry_with_probe
-from worker_harness import sim  # noqa: F401 - the fixture, skipped until the simulator lands
+from worker_harness import sim  # noqa: F401 - the fixture
 
 
 @pytest.fixture(scope="session")

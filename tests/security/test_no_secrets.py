@@ -14,7 +14,7 @@ import json
 import aiohttp
 import pytest
 
-from worker_harness import harness
+import worker_harness as harness
 
 SECRET_METADATA = "meta-5f1c9e-do-not-leak"
 AGENT_IDENTITY = "agent-identity-0b7d2a-do-not-leak"
