@@ -16,6 +16,7 @@ from importlib import import_module
 COMMANDS: dict[str, tuple[str, str]] = {
     "metrics": ("livekit_agents_exporter.commands.metrics_doc",
                 "print the metric catalogue as a Markdown table"),
+    "dashboard": ("livekit_agents_exporter.commands.dashboard", "render the Grafana dashboard JSON"),
 }
 
 
