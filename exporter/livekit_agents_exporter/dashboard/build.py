@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 from grafana_foundation_sdk.builders import dashboard as dash_b
+from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.cog.plugins import register_default_plugins
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from .options import DashboardOptions
@@ -41,7 +43,21 @@ def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Da
     dashboard = builder.build()
     for number, panel in enumerate(dashboard.panels or [], start=1):
         panel.id_val = number
+        if isinstance(panel, dash_m.Panel):
+            _default_custom_field_config(panel)
     return dashboard
+
+
+def _default_custom_field_config(panel: dash_m.Panel) -> None:
+    """Give the panel the plugin's default custom field config, as the SDK's decoder does,
+    so that the JSON decodes into the SDK's model and encodes back unchanged."""
+    register_default_plugins()
+    config = cogruntime.panelcfg_config(panel.type_val)
+    defaults = panel.field_config.defaults if panel.field_config else None
+    if config is None or config.field_config_from_json_hook is None or defaults is None:
+        return
+    if defaults.custom is None:
+        defaults.custom = config.field_config_from_json_hook({})
 
 
 def to_dict(dashboard: dash_m.Dashboard) -> dict[str, Any]:
