@@ -95,14 +95,14 @@ class Worker:
         self.was_full = False
         self.server: Any = None
         agent = self.profile.agent_name
-        # every labelled child exists from the start, at 0, like the exporter's
+        # labelled children exist from the start, at 0, like the exporter's (except
+        # exporter_errors, whose component appears with its first error)
         for reason in m.REJECT_REASONS:
             self._s("job_requests_rejected", reason)
         for reason in m.JOB_FAILURE_REASONS:
             self._s("jobs_failed", reason)
         for error in m.LOAD_FNC_ERRORS:
             self._s("load_fnc_errors", error)
-        self._s("exporter_errors", "load_probe")
         self.c["worker"].labels(agent).info({
             "worker_type": "room", "sdk_version": "1.8.9", "exporter_version": __version__})
         self._s("worker_load_threshold_ratio").set(self.profile.threshold)
@@ -125,6 +125,8 @@ class Worker:
         self._s("load_fnc_duration_seconds").observe(rng.lognormvariate(math.log(0.002), 0.8))
         if rng.random() < 0.01:
             self._s("load_fnc_errors", rng.choice(m.LOAD_FNC_ERRORS)).inc()
+        if rng.random() < 0.002:
+            self._s("exporter_errors", "load_probe").inc()
         return load
 
     def _effective(self, load: float) -> float:

@@ -56,7 +56,7 @@ def test_json_round_trips_through_the_sdk_model(committed: dict[str, Any]) -> No
 ROWS = [
     "Fleet capacity at a glance", "Load per worker", "Active jobs", "Job requests and refusals",
     "Dispatch latency", "Job duration and failures", "Time spent full", "Job process memory",
-    "Alerts",
+    "Worker and exporter health", "Alerts",
 ]
 
 

@@ -350,6 +350,41 @@ def memory_row(sel: Selector) -> Row:
     ])
 
 
+def health_row(sel: Selector) -> Row:
+    return Row("Worker and exporter health", "Can the load and full figures above be trusted?", [
+        timeseries_panel(
+            "Reconnections per minute",
+            f"Registrations with the server after the first one ({_s('worker_registrations')}). "
+            f"While a worker reconnects its status updates are dropped and the server cannot "
+            f"place jobs on it.",
+            "opm", [Query(f"{sel.rate('worker_registrations')} * 60", WORKER_LEGEND)], w=6),
+        timeseries_panel(
+            "load_fnc errors",
+            f"load_fnc calls that raised or returned a bad value ({_s('load_fnc_errors')}) by "
+            f"kind: exception, non_numeric, nan, out_of_range. The load then shown is wrong.",
+            "ops", [Query(sel.sum_rate("load_fnc_errors", f"{WORKER}, error"),
+                          "{{error}} " + WORKER_LEGEND)], w=6, stacked=True, bars=True),
+        timeseries_panel(
+            "load_fnc duration",
+            f"99th percentile of one load_fnc call "
+            f"({m.BY_SHORT['load_fnc_duration_seconds'].name}), per agent. On 1.8 it runs "
+            f"before every offer is answered, so a slow one delays answers.",
+            "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"), f"p99 {FLEET_LEGEND}")],
+            w=6),
+        timeseries_panel(
+            "Exporter errors",
+            f"Failures inside the exporter, caught and logged instead of reaching the worker "
+            f"({_s('exporter_errors')}), by component. Non-zero means some figures above may "
+            f"be missing updates. The series of a component appear with its first error, so "
+            f"workers without any show 0 as component 'none'.",
+            "ops", [Query(f"{sel.sum_rate('exporter_errors', f'{WORKER}, component')}\n"
+                          f"  or on ({WORKER})\n"
+                          f"label_replace(sum by ({WORKER}) ({sel.raw('worker_registered')}) * 0, "
+                          f'"component", "none", "", "")',
+                          "{{component}} " + WORKER_LEGEND)], w=6, stacked=True, bars=True),
+    ])
+
+
 def alerts_row(sel: Selector) -> Row:
     return Row("Alerts", "What is the alert pack paging about, and since when?", [
         stat_panel(
@@ -379,5 +414,5 @@ def alerts_row(sel: Selector) -> Row:
 
 ROWS: tuple[Callable[[Selector], Row], ...] = (
     capacity_row, load_row, jobs_row, requests_row, latency_row, outcome_row,
-    full_time_row, memory_row, alerts_row,
+    full_time_row, memory_row, health_row, alerts_row,
 )
