@@ -54,8 +54,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         from ..dashboard.build import render_json
     except ImportError as exc:  # grafana-foundation-sdk is an optional dependency
-        raise UsageError(f"the dashboard generator needs grafana-foundation-sdk ({exc}); "
-                         "install livekit-agents-exporter[dashboard]") from exc
+        raise UsageError(f"the dashboard generator needs grafana-foundation-sdk ({exc}): "
+                         "install livekit-agents-exporter[dashboard] (Python 3.11+)") from exc
     text = render_json(options)
     if args.output in (None, "-"):
         sys.stdout.write(text)

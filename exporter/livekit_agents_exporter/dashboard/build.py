@@ -41,6 +41,7 @@ def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Da
         for panel in content.panels:
             builder = builder.with_panel(panel)
     dashboard = builder.build()
+    register_default_plugins()  # the panel plugins' defaults, used below
     for number, panel in enumerate(dashboard.panels or [], start=1):
         panel.id_val = number
         if isinstance(panel, dash_m.Panel):
@@ -51,7 +52,6 @@ def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Da
 def _default_custom_field_config(panel: dash_m.Panel) -> None:
     """Give the panel the plugin's default custom field config, as the SDK's decoder does,
     so that the JSON decodes into the SDK's model and encodes back unchanged."""
-    register_default_plugins()
     config = cogruntime.panelcfg_config(panel.type_val)
     defaults = panel.field_config.defaults if panel.field_config else None
     if config is None or config.field_config_from_json_hook is None or defaults is None:
