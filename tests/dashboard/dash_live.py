@@ -144,7 +144,9 @@ class Prometheus:
             self.stop(cleanup=False)
             if attempt == attempts - 1 or "address already in use" not in self.log.read_text():
                 break
-        raise RuntimeError(f"prometheus did not start:\n{self.log.read_text()[-3000:]}")
+        log = self.log.read_text()[-3000:]
+        self._tmp.cleanup()
+        raise RuntimeError(f"prometheus did not start:\n{log}")
 
     def _by_job(self) -> dict[str, list[dict[str, Any]]]:
         """One scrape config per job, one static config per group of target labels."""
