@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "run a simulated LiveKit server and real instrumented workers into saturation"),
     "check-web-config": ("livekit_agents_exporter.commands.check_web_config",
                          "validate a --web.config.file (TLS, client certificates, basic auth)"),
+    "dashboard": ("livekit_agents_exporter.commands.dashboard", "render the Grafana dashboard JSON"),
 }
 
 

@@ -1,0 +1,82 @@
+"""``dashboard``: render the Grafana saturation dashboard (JSON ready to import).
+
+    livekit-agents-exporter dashboard -o livekit-agents-saturation.json \\
+        --selector 'env="prod"' --datasource Prometheus-prod
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from ..cli import UsageError
+from ..dashboard.options import DEFAULT_TARGET_LOAD, DEFAULT_TITLE, DEFAULT_UID, DashboardOptions
+from ..dashboard.promql import SelectorError, parse_matchers
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-o", "--output", metavar="FILE",
+        help="write the dashboard JSON to FILE (default: standard output)")
+    parser.add_argument("--title", default=DEFAULT_TITLE,
+                        help="dashboard title (default: %(default)s)")
+    parser.add_argument(
+        "--uid", default=DEFAULT_UID,
+        help="dashboard uid; change it to import several variants side by side "
+             "(default: %(default)s)")
+    parser.add_argument(
+        "--datasource", metavar="NAME",
+        help="default of the Prometheus datasource variable (name or uid); the variable "
+             "stays, so it can still be changed in Grafana")
+    parser.add_argument(
+        "--selector", metavar="MATCHERS", default="",
+        help="extra label matchers added to every query and variable, e.g. "
+             "'env=\"prod\", team=~\"voice|video\"'")
+    parser.add_argument(
+        "--target-load", type=float, default=DEFAULT_TARGET_LOAD, metavar="RATIO",
+        help="default of the target_load variable, the LiveKit server's agents.target_load "
+             "(default: %(default)s)")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        selector = parse_matchers(args.selector)
+    except SelectorError as exc:
+        raise UsageError(f"--selector: {exc}") from exc
+    try:
+        options = DashboardOptions(title=args.title, uid=args.uid, datasource=args.datasource,
+                                   selector=selector, target_load=args.target_load)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
+        from ..dashboard.build import render_json
+    except ImportError as exc:  # grafana-foundation-sdk is an optional dependency
+        raise UsageError(f"the dashboard generator needs grafana-foundation-sdk ({exc}): "
+                         "install livekit-agents-exporter[dashboard] (Python 3.11+)") from exc
+    text = render_json(options)
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        _write(Path(args.output), text)
+    return 0
+
+
+def _write(path: Path, text: str) -> None:
+    """Write atomically: a failed write never leaves a truncated dashboard behind."""
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -1,0 +1,103 @@
+"""``livekit-agents-exporter dashboard``: output, options and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from livekit_agents_exporter.cli import main
+from livekit_agents_exporter.dashboard import render_json
+
+
+def test_stdout_is_the_committed_dashboard(capsys: pytest.CaptureFixture[str],
+                                           committed_path: Path) -> None:
+    assert main(["dashboard"]) == 0
+    assert capsys.readouterr().out == committed_path.read_text() == render_json()
+
+
+def test_output_file(tmp_path: Path) -> None:
+    out = tmp_path / "d.json"
+    assert main(["dashboard", "-o", str(out)]) == 0
+    assert out.read_text() == render_json()
+    assert oct(out.stat().st_mode & 0o777) == oct(0o644)
+    assert [p.name for p in tmp_path.iterdir()] == ["d.json"]  # no temporary file left
+
+
+def test_options(tmp_path: Path) -> None:
+    out = tmp_path / "d.json"
+    assert main(["dashboard", "-o", str(out), "--title", "Voice prod", "--uid", "voice-prod",
+                 "--datasource", "Prometheus (prod)", "--selector", '{env="prod"}',
+                 "--target-load", "0.65"]) == 0
+    d = json.loads(out.read_text())
+    assert (d["title"], d["uid"]) == ("Voice prod", "voice-prod")
+    assert d["templating"]["list"][0]["current"]["value"] == "Prometheus (prod)"
+    assert d["templating"]["list"][-1]["query"] == "0.65"
+    exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+    assert exprs and all('env="prod"' in e or "vector(" in e for e in exprs)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--selector", "env=prod"], "--selector: cannot parse label matchers at 'env=prod'"),
+    (["--selector", 'env="prod" team="a"'], "--selector: cannot parse"),
+    (["--selector", '__name__="up"'], "__name__"),
+    (["--uid", "no spaces please"], "uid 'no spaces please'"),
+    (["--target-load", "1.5"], "target load 1.5 must be in (0, 1]"),
+    (["--title", ""], "the title must not be empty"),
+    (["-o", "/nonexistent-dir/d.json"], "cannot write /nonexistent-dir/d.json"),
+])
+def test_user_errors_are_one_line_exit_2(argv: list[str], message: str,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", *argv]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("livekit-agents-exporter dashboard: error: ")
+    assert message in lines[0]
+
+
+def test_output_is_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", "-o", str(tmp_path)]) == 2
+    assert "it is a directory" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        assert main(["dashboard", "-o", str(tmp_path / "d.json")]) == 2
+    finally:
+        tmp_path.chmod(0o700)
+    assert "Permission denied" in capsys.readouterr().err
+
+
+def test_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "d.json"
+    out.write_text("old")
+
+    def refuse(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    assert main(["dashboard", "-o", str(out)]) == 2
+    assert out.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["d.json"]
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def test_generator_works_without_livekit_agents() -> None:
+    """The command imports neither livekit.agents nor the exporter's SDK hooks."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from livekit_agents_exporter.cli import main; "
+            "import io, contextlib; buf = io.StringIO()\n"
+            "with contextlib.redirect_stdout(buf): rc = main(['dashboard'])\n"
+            "assert rc == 0 and buf.getvalue()\n"
+            "bad = [m for m in sys.modules if m.startswith('livekit.') or m == 'livekit']\n"
+            "assert not bad, bad")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=60)

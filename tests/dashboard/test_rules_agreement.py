@@ -1,0 +1,95 @@
+"""The dashboard counts workers the way the alert pack's recording rules do.
+
+Both read the same raw gauges; ``promtool test rules`` evaluates the dashboard's fleet
+stats and the pack's ``agent_name:*`` rules on the same series (workers available, full,
+draining, disconnected, above the server's target load, in dev mode) and expects equal
+numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import dash_lint as L
+import dash_live
+import pytest
+import yaml
+
+from livekit_agents_exporter import metrics as m
+
+# fleet stat title -> the pack's recording rule (fixed names), summed over agents
+AGREEMENT = {
+    "Workers registered": f"agent_name:{m.PREFIX}workers_registered:sum",
+    "Workers able to take a job": f"agent_name:{m.PREFIX}workers_available:sum",
+    "Workers full": f"agent_name:{m.PREFIX}workers_full:sum",
+}
+# (agent, registered, full, draining, load, effective load, threshold): registered 5,
+# able 2 (w1, w6), full 2 (w2, w3; w5's status is stale once it is disconnected)
+WORKERS = [
+    ("sales", 1, 0, 0, 0.30, 0.30, "0.7"),
+    ("sales", 1, 1, 0, 0.80, 0.80, "0.7"),
+    ("sales", 1, 1, 1, 0.00, 0.00, "0.7"),
+    ("survey", 1, 0, 0, 0.72, 0.72, "0.75"),
+    ("survey", 0, 1, 0, 0.90, 0.90, "0.75"),
+    ("auto", 1, 0, 0, 0.20, 0.20, "+Inf"),
+]
+
+
+def _input_series() -> list[dict[str, str]]:
+    out = []
+    for i, (agent, reg, full, drain, load, eff, thr) in enumerate(WORKERS):
+        labels = (f'job="livekit-agents", instance="w{i}:9464", agent_name="{agent}", '
+                  f'cluster="eu", namespace="voice"')
+        for short, value in (("worker_registered", reg), ("worker_full", full),
+                             ("worker_draining", drain), ("worker_load_ratio", load),
+                             ("worker_effective_load_ratio", eff),
+                             ("worker_load_threshold_ratio", thr)):
+            out.append({"series": f"{m.series(short)}{{{labels}}}",
+                        "values": " ".join([str(value)] * 11)})
+    return out
+
+
+def test_fleet_stats_agree_with_the_recording_rules(committed: dict[str, Any],
+                                                     tmp_path: Path) -> None:
+    try:
+        from livekit_agents_exporter.rules import load_config, render_rules  # type: ignore
+    except ImportError:
+        pytest.skip("the alert pack (livekit_agents_exporter.rules) is not in this tree")
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("LKX_REQUIRE_BINARIES"):
+            pytest.fail("promtool not found (Debian package 'prometheus')")
+        pytest.skip("promtool not found (Debian package 'prometheus')")
+
+    config = load_config()  # both at their defaults: the server's target_load is 0.7
+    values = dash_live.all_values(committed)
+    stats = {p["title"]: p["targets"][0]["expr"] for p in L.data_panels(committed)
+             if p["title"] in AGREEMENT}
+    assert set(stats) == set(AGREEMENT)
+    groups = render_rules(config)["groups"]
+    recording = [{"name": g["name"], "rules": [r for r in g["rules"] if "record" in r]}
+                 for g in groups]
+    dashboard_rules = [{"record": f"dashboard:stat_{i}",
+                        "expr": dash_live.interpolate(stats[title], values)}
+                       for i, title in enumerate(AGREEMENT)]
+    rules_path = tmp_path / "rules.yml"
+    rules_path.write_text(yaml.safe_dump(
+        {"groups": [*recording, {"name": "dashboard", "rules": dashboard_rules}]},
+        sort_keys=False))
+    tests = [{"expr": f"sum({rule}) - on() dashboard:stat_{i}",
+              "eval_time": "2m", "exp_samples": [{"labels": "{}", "value": 0}]}
+             for i, rule in enumerate(AGREEMENT.values())]
+    tests.append({"expr": "dashboard:stat_1", "eval_time": "2m",
+                  "exp_samples": [{"labels": "dashboard:stat_1", "value": 2}]})
+    test_path = tmp_path / "test.yml"
+    test_path.write_text(yaml.safe_dump({
+        "rule_files": [rules_path.name], "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": _input_series(),
+                   "promql_expr_test": tests}]}, sort_keys=False))
+    result = subprocess.run([promtool, "test", "rules", test_path.name], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
