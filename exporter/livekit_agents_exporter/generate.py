@@ -23,9 +23,14 @@ def update_readme(readme: Path = ROOT / "README.md") -> None:
 def main() -> None:
     from .rules import write_artifacts
 
+    from .dashboard import COMMITTED_PATH, render_json
+
     update_readme()
     for path in write_artifacts(ROOT / "alerts"):
         print(f"regenerated {path.relative_to(ROOT)}")
+    dashboard = ROOT / COMMITTED_PATH
+    dashboard.write_text(render_json())
+    print(f"regenerated {COMMITTED_PATH}")
     print("regenerated README metric table")
 
 

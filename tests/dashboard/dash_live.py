@@ -2,10 +2,8 @@
 
 ``exposition_source()`` is the one function that decides what Prometheus scrapes. It
 yields scrape groups (``ScrapeGroup``: a job name, target labels and ``host:port``
-addresses). Today it serves the synthetic fleet of ``dash_fleet``; to prove the
-dashboard against a real instrumented fleet (``livekit_agents_exporter.instrument``
-around real ``AgentServer`` processes driven by the simulator), replace its body and
-yield that fleet's targets instead. Nothing else needs to change.
+addresses) of the real instrumented fleet in ``dash_real_fleet``: real livekit-agents
+workers wrapped by ``instrument()`` and driven by the dispatch simulator.
 """
 
 from __future__ import annotations
@@ -49,10 +47,10 @@ class ScrapeGroup:
 
 @contextmanager
 def exposition_source() -> Iterator[list[ScrapeGroup]]:
-    """What Prometheus scrapes: THE function to swap for a real instrumented fleet."""
-    from dash_fleet import SyntheticFleet
+    """What Prometheus scrapes: a real instrumented fleet driven by the simulator."""
+    from dash_real_fleet import real_fleet
 
-    with SyntheticFleet() as fleet:
+    with real_fleet() as fleet:
         yield [ScrapeGroup(JOB, addresses, labels) for labels, addresses in fleet.targets()]
 
 

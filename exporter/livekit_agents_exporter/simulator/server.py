@@ -48,7 +48,8 @@ class SimulatorConfig:
     host: str = "127.0.0.1"
     port: int = 0  # node 0; further nodes take any free port
     seed: int | None = None
-    room_url: str = "ws://127.0.0.1:7880"
+    # empty like livekit-server's JobAssignment.url: the worker then uses its own URL
+    room_url: str = ""
 
 
 @dataclass
