@@ -170,28 +170,6 @@ def isnan(value: float) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-@contextlib.asynccontextmanager
-async def run_plain_worker(sim: Any, *, agent_name: str = "plain", load_fnc: Any,
-                           threshold: float = 0.7, num_idle: int = 1) -> AsyncIterator[Any]:
-    """The same worker as ``run_worker`` builds, without ``instrument()``."""
-    target, worker = _build(STYLES[1], sim, agent_name=agent_name,
-                                    load_fnc=load_fnc, threshold=threshold, on_request=None,
-                                    num_idle=num_idle)
-    worker = _worker_from_options(target)
-    run = worker.run(devmode=False) if NEW_SDK else worker.run()
-    task = asyncio.create_task(run)
-    try:
-        await eventually(lambda: worker.id != "unregistered", what="registration")
-        await sim.wait_for_workers(1, agent_name=agent_name, timeout=15)
-        yield worker
-    finally:
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(worker.aclose(), 30)
-        task.cancel()
-        with contextlib.suppress(BaseException):
-            await task
-
-
 @dataclass
 class LagStats:
     samples: list[float] = field(default_factory=list)

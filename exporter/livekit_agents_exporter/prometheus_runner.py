@@ -54,9 +54,16 @@ def find_binary(name: str, explicit: str | None = None) -> str | None:
     return shutil.which(name)
 
 
-def _get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
-        return json.loads(resp.read().decode())
+class PrometheusAPIError(RuntimeError):
+    """The HTTP API answered with an error (bad query, unknown endpoint, ...)."""
+
+
+def _get_json(url: str, timeout: float = 10.0) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback only
+            return json.loads(resp.read().decode())
+    except urllib.error.HTTPError as exc:  # Prometheus explains 4xx/5xx in the body
+        return json.loads(exc.read() or b"{}")
 
 
 @dataclass
@@ -64,6 +71,14 @@ class ScrapeTarget:
     job: str
     targets: list[str]
     labels: dict[str, str] = field(default_factory=dict)
+
+
+def _by_job(targets: list[ScrapeTarget]) -> dict[str, list[dict[str, Any]]]:
+    """One scrape config per job (Prometheus refuses duplicates), a static config per group."""
+    jobs: dict[str, list[dict[str, Any]]] = {}
+    for t in targets:
+        jobs.setdefault(t.job, []).append({"targets": t.targets, "labels": t.labels})
+    return jobs
 
 
 class _Process:
@@ -148,11 +163,8 @@ class Prometheus(_Service):
             "global": {"scrape_interval": scrape_interval, "scrape_timeout": scrape_interval,
                        "evaluation_interval": evaluation_interval},
             "rule_files": [str(p) for p in rule_files or []],
-            "scrape_configs": [
-                {"job_name": t.job, "static_configs": [{"targets": t.targets,
-                                                         "labels": t.labels}]}
-                for t in targets
-            ],
+            "scrape_configs": [{"job_name": job, "static_configs": static}
+                               for job, static in _by_job(targets).items()],
         }
         if alertmanager_url:
             host = urllib.parse.urlparse(alertmanager_url).netloc
@@ -167,27 +179,35 @@ class Prometheus(_Service):
         self._process = _Process("prometheus", argv, self.workdir, self.url + "/-/ready")
 
     # -- HTTP API ------------------------------------------------------------------
-    def api(self, path: str, **params: Any) -> Any:
-        query = urllib.parse.urlencode(params)
-        body = _get_json(f"{self.url}/api/v1/{path}?{query}")
+    def api(self, path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> Any:
+        body = _get_json(f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params or {})}")
         if body.get("status") != "success":
-            raise RuntimeError(f"Prometheus API {path} failed: {body}")
+            raise PrometheusAPIError(f"{path}: {body.get('errorType')}: {body.get('error')}")
         return body["data"]
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         params: dict[str, Any] = {"query": promql}
         if at is not None:
-            params["time"] = at
-        return self.api("query", **params)["result"]
+            params["time"] = f"{at:.3f}"
+        return self.api("query", params)["result"]
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[Any]:
-        return self.api("query_range", query=promql, start=start, end=end, step=step)["result"]
+        return self.api("query_range", {"query": promql, "start": f"{start:.3f}",
+                                        "end": f"{end:.3f}", "step": step})["result"]
+
+    def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
+        return self.api(f"label/{label}/values",
+                        [("match[]", match), ("start", f"{start:.3f}"), ("end", f"{end:.3f}")])
 
     def alerts(self) -> list[dict[str, Any]]:
         return self.api("alerts")["alerts"]
 
+    def rules(self) -> list[dict[str, Any]]:
+        return self.api("rules")["groups"]
+
     def targets_up(self) -> int:
-        return sum(1 for t in self.api("targets")["activeTargets"] if t.get("health") == "up")
+        active = self.api("targets", {"state": "active"})["activeTargets"]
+        return sum(1 for t in active if t.get("health") == "up")
 
 
 class Alertmanager(_Service):

@@ -16,8 +16,11 @@ from typing import Any
 import dash_lint
 import dash_live
 import pytest
+import yaml
+from binaries import require_binary
 
 from livekit_agents_exporter.dashboard import COMMITTED_PATH
+from livekit_agents_exporter.prometheus_runner import Prometheus
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,11 +44,14 @@ def exclusions(committed_path: Path) -> list[dash_lint.Exclusion]:
 
 
 @pytest.fixture(scope="session")
-def live() -> Iterator[dash_live.Live]:
-    binary = dash_live.prometheus_binary()
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dash_live.Live]:
+    binary = require_binary("prometheus", "prometheus")
+    rules = tmp_path_factory.mktemp("rules") / "rules.yaml"
+    rules.write_text(yaml.safe_dump(dash_live.rule_document(), sort_keys=False))
     with dash_live.exposition_source() as groups:
-        rules, source = dash_live.rule_document()
-        prom = dash_live.Prometheus(binary, groups, rules).start()
+        interval = f"{dash_live.SCRAPE_INTERVAL_S}s"
+        prom = Prometheus(groups, [rules], binary=binary, scrape_interval=interval,
+                          evaluation_interval=interval).start()
         try:
             expected = sum(len(g.targets) for g in groups)
             deadline = time.monotonic() + 30
@@ -53,6 +59,6 @@ def live() -> Iterator[dash_live.Live]:
                 if time.monotonic() > deadline:
                     pytest.fail(f"only {prom.targets_up()} of {expected} targets up after 30 s")
                 time.sleep(0.2)
-            yield dash_live.Live(prom, groups, source, time.time())
+            yield dash_live.Live(prom, groups, time.time())
         finally:
             prom.stop()

@@ -20,6 +20,7 @@ from dash_live import Live
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.dashboard import COMMITTED_PATH
+from livekit_agents_exporter.prometheus_runner import PrometheusAPIError
 
 pytestmark = pytest.mark.slow
 
@@ -55,13 +56,13 @@ def test_panel_query_returns_data(title: str, ref: str, expr: str, instant: bool
     while True:
         try:
             query, result = _run(live, expr, instant)
-        except dash_live.QueryError as exc:
+        except PrometheusAPIError as exc:
             pytest.fail(f"panel {title!r} query {ref}: Prometheus refused it: {exc}\n{expr}")
         if dash_live.finite(result):
             return
         if time.time() > live.started + BUDGET_S:
-            pytest.fail(f"panel {title!r} query {ref} returned no data after {BUDGET_S:.0f} s "
-                        f"(rules: {live.rules_source}):\n{query}")
+            pytest.fail(f"panel {title!r} query {ref} returned no data after {BUDGET_S:.0f} s:"
+                        f"\n{query}")
         time.sleep(0.5)
 
 

@@ -27,7 +27,7 @@ from livekit.agents import JobExecutorType
 
 from livekit_agents_exporter import sdk
 import worker_harness as harness
-from worker_harness import LagProbe, run_plain_worker
+from worker_harness import LagProbe
 
 LOAD_SCRIPT = Path(__file__).with_name("http_load.py")
 ERRORS = "livekit_agents_exporter_errors_total"
@@ -167,9 +167,8 @@ async def test_hanging_load_fnc_the_exporter_adds_nothing(sim):
     async def scenario(instrumented: bool) -> dict:
         load = ScriptedLoad(0.1)
         name = "hang-exported" if instrumented else "hang-plain"
-        ctx = (harness.run_worker(sim, agent_name=name, load_fnc=load) if instrumented
-               else run_plain_worker(sim, agent_name=name, load_fnc=load))
-        async with ctx as w:
+        async with harness.run_worker(sim, agent_name=name, load_fnc=load,
+                                      instrumented=instrumented) as w:
             await eventually(lambda: load.calls >= 2, what="load samples")
             load.hang()
             await eventually(lambda: load.blocked >= 1, what="the periodic call to block")
