@@ -141,7 +141,6 @@ def instrument(
     host: str = DEFAULT_HOST,
     registry: CollectorRegistry | None = None,
     web_config: str | os.PathLike[str] | WebConfig | None = None,
-    server_factory: Callable[..., MetricsServer] = MetricsServer,
 ) -> Exporter:
     """Export saturation metrics for ``target``: an AgentServer, a Worker or WorkerOptions.
 
@@ -168,16 +167,7 @@ def instrument(
             f"{type(target).__name__} is already instrumented with {existing.settings}; "
             "instrument() a worker once")
     kind = _kind_of(target)
-    if kind != "options" and sdk.WorkerView(target).running:
-        raise InstrumentationError(
-            "the worker is already running: call instrument() before server.run() or "
-            "cli.run_app(), so that no job offer goes unseen")
-    if kind == "options":
-        check_load_fnc(target.load_fnc)
-    else:
-        current = sdk.WorkerView(target).get_load_fnc()
-        if current is not None:
-            check_load_fnc(current)
+    _check_target(target, kind)
     if serve_port is not None and not 0 <= int(serve_port) <= 65535:
         raise InstrumentationError(f"port must be between 0 and 65535, got {serve_port}")
     if web_config is not None and serve_port is None:
@@ -196,7 +186,7 @@ def instrument(
     server = None
     exporter = Exporter(registry, None, settings)
     if serve_port is not None:
-        server = server_factory(registry, host, int(serve_port), web_config=web_config,
+        server = MetricsServer(registry, host, int(serve_port), web_config=web_config,
                                 on_error=exporter.errors.report)
         server.start()
         exporter.server = server
@@ -223,6 +213,20 @@ class _OwnerTag:
 
     def __call__(self, worker: Any = None) -> float:
         return self.wrapped(worker)
+
+
+def _check_target(target: Any, kind: str) -> None:
+    """Refuse what would make the exporter miss offers or break the SDK's load loop."""
+    if kind == "options":
+        check_load_fnc(target.load_fnc)
+        return
+    view = sdk.WorkerView(target)
+    if view.running:
+        raise InstrumentationError(
+            "the worker is already running: call instrument() before server.run() or "
+            "cli.run_app(), so that no job offer goes unseen")
+    if view.get_load_fnc() is not None:
+        check_load_fnc(view.get_load_fnc())
 
 
 def _kind_of(target: Any) -> str:
