@@ -27,3 +27,9 @@ def require_binary(name: str, package: str) -> str:
     if os.environ.get("LKX_REQUIRE_BINARIES"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def real_binary():
+    """``require_binary`` for test modules, which cannot import a conftest by name reliably."""
+    return require_binary
