@@ -31,7 +31,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,7 @@ class Timeline:
     ramp_jobs: int = 0
     first_withheld: float | None = None
     exposed: dict[str, float] = field(default_factory=dict)  # exporter state -> first seen
+    peak_jobs: dict[str, int] = field(default_factory=dict)  # phase -> most jobs running
     notifications: list[Notification] = field(default_factory=list)
     episodes: list[AlertEpisode] = field(default_factory=list)
     exporter_totals: dict[str, float] = field(default_factory=dict)
@@ -420,7 +421,7 @@ class Scenario:
             await asyncio.sleep(0.25)
 
     async def _watch_exporters(self) -> None:
-        """Scrapes the workers directly: when the exporter first showed each state."""
+        """Scrapes the workers directly: when the exporters first showed each state."""
         rules = self.tl.rules
         marks = {
             "headroom<exhaustion": rules.alert("capacity_exhaustion_predicted")
@@ -428,10 +429,15 @@ class Scenario:
             "headroom<low": rules.alert("capacity_low").params["headroom_below"],
         }
         while True:
+            await asyncio.sleep(0.1)
+            running = self._running()
+            if running > self.tl.peak_jobs.get(self._phase, -1):
+                self.tl.peak_jobs[self._phase] = running
+            if self._phase not in ("ramp", "saturation"):
+                continue
             try:
                 scrapes = await self.scrape_workers()
-            except (aiohttp.ClientError, OSError):
-                await asyncio.sleep(0.1)
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
                 continue
             now = time.time()
             headroom = fleet_headroom(scrapes, self.cfg.target_load)
@@ -440,7 +446,6 @@ class Scenario:
                     self.tl.exposed.setdefault(mark, now)
             if not any(worker_available(s, self.cfg.target_load) for s in scrapes):
                 self.tl.exposed.setdefault("no_capacity", now)
-            await asyncio.sleep(0.1)
 
     # -- the run ---------------------------------------------------------------------------
     async def run(self) -> Timeline:
@@ -709,10 +714,6 @@ async def run_scenario(cfg: ScenarioConfig, workdir: Path) -> Timeline:
     return await Scenario(cfg, workdir).run()
 
 
-def with_binaries(cfg: ScenarioConfig, prometheus: str, alertmanager: str) -> ScenarioConfig:
-    return replace(cfg, prometheus=prometheus, alertmanager=alertmanager)
-
-
 
 # --- the figures both the tests and the report read -------------------------------------
 
@@ -782,7 +783,10 @@ def healthy_false_alerts(tl: Timeline) -> set[str]:
 def describe(tl: Timeline) -> str:
     """The run as lines of text, seconds from its start: for failure messages and logs."""
     s = tl.started
-    rel = lambda t: "-" if t is None or math.isnan(t) else f"{t - s:7.2f}"  # noqa: E731
+
+    def rel(t: float | None) -> str:
+        return "-" if t is None or math.isnan(t) else f"{t - s:7.2f}"
+
     lines = [f"SDK {tl.sdk_version}, {tl.wall_seconds:.0f}s wall, work dir {tl.workdir}"]
     lines += [f"failure: {f}" for f in tl.failures]
     lines += [f"phase {name:20} {rel(a)} .. {rel(b)}" for name, (a, b) in tl.phases.items()]
