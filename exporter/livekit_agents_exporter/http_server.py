@@ -22,8 +22,8 @@ from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
+from .exposition import choose_encoder
 from .version import __version__
 
 logger = logging.getLogger("livekit_agents_exporter")
