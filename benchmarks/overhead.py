@@ -150,7 +150,7 @@ def summarise(pairs: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 
 async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
-    pairs_n, rounds, sat_rounds, seconds = (1, 3, 2, 3.0) if quick else (2, 5, 4, 5.0)
+    pairs_n, rounds, sat_rounds, seconds = (1, 3, 2, 3.0) if quick else (2, 6, 5, 5.0)
     mix = JobMix()
     pairs = []
     async with simulator() as sim:
