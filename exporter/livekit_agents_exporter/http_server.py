@@ -45,8 +45,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
 
+from .exposition import choose_encoder
 from .safety import ErrorSink
 from .version import __version__
 from .web_config import BasicAuth, TokenBucket, WebConfig

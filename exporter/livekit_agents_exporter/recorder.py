@@ -76,6 +76,10 @@ class Recorder:
         self._lock = threading.Lock()
         self._agent = ""
         self._bound = False
+        # labelled children by (metric, labels): ``labels()`` validates and locks on every
+        # call, which showed up in the per-offer cost (benchmarks/); the set is bounded
+        # by the catalogue's fixed label values
+        self._children: dict[tuple[str, ...], Any] = {}
         self._received_at: BoundedDict[str, float] = BoundedDict()
         self._requests: BoundedDict[str, RequestState] = BoundedDict()
         self._awaiting_assignment: BoundedDict[str, float] = BoundedDict()
@@ -95,6 +99,7 @@ class Recorder:
         loop; each reader is guarded so a failing one yields NaN, never a failed scrape.
         """
         self._agent = agent_name
+        self._children.clear()
         fam = self._families
         fam["worker"].labels(agent_name).info(info)
         for short, reader in live.items():
@@ -131,7 +136,11 @@ class Recorder:
         return read
 
     def _series(self, short: str, *labels: str) -> Any:
-        return self._families[short].labels(self._agent, *labels)
+        key = (short, self._agent, *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self._families[short].labels(self._agent, *labels)
+        return child
 
     def _count_exporter_error(self, component: str) -> None:
         if component not in m.EXPORTER_COMPONENTS:
@@ -245,7 +254,9 @@ class Recorder:
     # -- load ----------------------------------------------------------------------
     def load_sampled(self, value: object, duration: float) -> None:
         self._series("load_fnc_duration_seconds").observe(duration)
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        # a plain float or int is the common case; the ABC check below costs more
+        if type(value) is not float and type(value) is not int and (
+                isinstance(value, bool) or not isinstance(value, numbers.Real)):
             self._series("load_fnc_errors", "non_numeric").inc()
             self._series("worker_load_ratio").set(math.nan)
             return

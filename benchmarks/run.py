@@ -1,0 +1,121 @@
+"""Run the benchmark suite and write ``benchmarks/results/latest.md`` and ``rule_eval.png``.
+
+    python benchmarks/run.py            # the full suite (about 15 minutes on 2 cores)
+    python benchmarks/run.py --quick    # shorter runs, smaller fleets (about 3 minutes)
+    python benchmarks/run.py --only micro,scrape
+
+Every result is a comparison measured in the same run: the exporter against the bare
+SDK (same worker code, same simulator, same offers), the exporter's endpoint against
+the SDK's own, scrapes against no scrapes. See benchmarks/README.md for the methods.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+try:
+    import livekit_agents_exporter  # noqa: F401
+except ImportError:  # run from a checkout without `pip install -e .`
+    sys.path.insert(0, str(REPO / "exporter"))
+
+SUITES = ("micro", "overhead", "lag", "scrape", "rules")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="LiveKit Agents exporter benchmarks")
+    p.add_argument("--quick", action="store_true", help="shorter runs and smaller fleets")
+    p.add_argument("--only", default=",".join(SUITES),
+                   help=f"comma-separated subset of {','.join(SUITES)}")
+    p.add_argument("--out", type=Path, default=HERE / "results",
+                   help="where latest.md, latest.json and rule_eval.png go")
+    p.add_argument("--sizes", default=None,
+                   help="fleet sizes for the rule benchmark (default 100,1000,10000; "
+                        "quick: 100,1000)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    only = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = sorted(set(only) - set(SUITES))
+    if unknown:
+        print(f"unknown suite(s): {', '.join(unknown)}; choose from {', '.join(SUITES)}",
+              file=sys.stderr)
+        return 2
+    sizes = ([int(x) for x in args.sizes.split(",")] if args.sizes
+             else [100, 1000] if args.quick else [100, 1000, 10_000])
+    out: Path = args.out
+    tmp = out / "tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True, exist_ok=True)
+
+    import report
+    from harness import machine_description
+
+    def log(message: str) -> None:
+        print(message, flush=True)
+
+    results: dict[str, Any] = {"quick": args.quick, "suites": only, "durations_s": {}}
+    started = time.monotonic()
+    for suite in SUITES:
+        if suite not in only:
+            continue
+        t0 = time.monotonic()
+        log(f"== {suite}")
+        if suite == "micro":
+            import micro
+
+            results["micro"] = micro.run(args.quick, log)
+        elif suite == "overhead":
+            import overhead
+
+            results["overhead"] = overhead.run(args.quick, tmp / "overhead", log)
+        elif suite == "lag":
+            import loop_lag
+
+            results["lag"] = loop_lag.run(args.quick, tmp / "lag", log)
+        elif suite == "scrape":
+            import scrape
+
+            results["scrape"] = scrape.run(args.quick, tmp / "scrape", log)
+        elif suite == "rules":
+            import rules_scale
+
+            template = (results.get("scrape") or {}).get("template")
+            if template is None:
+                import scrape
+
+                log("  capturing a worker's exposition for the fleet template")
+                template = scrape.run(True, tmp / "scrape", log)["template"]
+            results["rules"] = rules_scale.run(template, sizes, 3 if args.quick else 5,
+                                               tmp / "rules", log)
+        results["durations_s"][suite] = round(time.monotonic() - t0, 1)
+    results["total_s"] = round(time.monotonic() - started, 1)
+    results["machine"] = machine_description()
+    results["versions"] = report.versions()
+    results["command"] = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
+        f" --only {args.only}" if set(only) != set(SUITES) else "")
+    results.get("scrape", {}).pop("template", None)
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    (out / "latest.md").write_text(report.markdown(results))
+    if "rules" in results:
+        report.plot_rules(results["rules"], out / "rule_eval.png")
+    shutil.rmtree(tmp, ignore_errors=True)
+    log(f"wrote {out / 'latest.md'} in {results['total_s']:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
