@@ -40,7 +40,8 @@ generate: $(VENV_NEW)/.installed
 	$(VENV_NEW)/bin/python -m livekit_agents_exporter.generate
 
 bench: $(VENV_NEW)/.installed
-	$(VENV_NEW)/bin/python benchmarks/run.py
+	$(VENV_NEW)/bin/pip install -q -e ".[bench]"
+	$(VENV_NEW)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .venv .pytest_cache
