@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 log("  capturing a worker's exposition for the fleet template")
                 template = scrape.run(True, tmp / "scrape", log)["template"]
-            results["rules"] = rules_scale.run(template, sizes, 3 if args.quick else 5,
+            results["rules"] = rules_scale.run(template, sizes, 2 if args.quick else 5,
                                                tmp / "rules", log)
         results["durations_s"][suite] = round(time.monotonic() - t0, 1)
     results["total_s"] = round(time.monotonic() - started, 1)
