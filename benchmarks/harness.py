@@ -50,39 +50,44 @@ def quantile(values: Sequence[float], q: float) -> float:
 class TimedSimulator(Simulator):
     """The dispatch simulator, recording when each offer left and what came back when.
 
-    ``answer_latency``: offer sent -> AvailabilityResponse received; ``running_latency``:
-    offer sent -> UpdateJobStatus(JS_RUNNING) received. Both measured on the server side,
-    the only place the dispatch latency a caller feels can be seen.
+    ``answer``: offer sent -> AvailabilityResponse received; ``running``: offer sent ->
+    UpdateJobStatus(JS_RUNNING) received. Both measured on the server side, the only
+    place the dispatch latency a caller feels can be seen. Offers carry a ``seq`` in
+    their metadata, so that the same offer sent to two workers can be paired.
     """
 
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         super().__init__(config)
-        self.sent_at: dict[str, float] = {}
-        self.answer_latency: list[tuple[float, float]] = []  # (sent_at, latency)
-        self.running_latency: list[tuple[float, float]] = []
+        self.sent: dict[str, tuple[float, str, str]] = {}  # job id -> (at, worker id, seq)
+        self.latency: dict[str, dict[tuple[str, str], float]] = {"answer": {}, "running": {}}
 
     async def _offer(self, worker_id: str, job: proto.Job) -> Any:
-        self.sent_at[job.id] = time.monotonic()
+        try:
+            seq = str(json.loads(job.metadata or "{}").get("seq", job.id))
+        except ValueError:
+            seq = job.id
+        self.sent[job.id] = (time.monotonic(), worker_id, seq)
         return await super()._offer(worker_id, job)
 
     async def _on_worker_message(self, conn: Any, msg: proto.WorkerMessage) -> None:
         now = time.monotonic()
         which = msg.WhichOneof("message")
         if which == "availability":
-            sent = self.sent_at.get(msg.availability.job_id)
+            sent = self.sent.get(msg.availability.job_id)
             if sent is not None:
-                self.answer_latency.append((sent, now - sent))
+                self.latency["answer"][(sent[1], sent[2])] = now - sent[0]
         elif which == "update_job" and msg.update_job.status == proto.JobStatus.JS_RUNNING:
-            sent = self.sent_at.pop(msg.update_job.job_id, None)
+            sent = self.sent.pop(msg.update_job.job_id, None)
             if sent is not None:
-                self.running_latency.append((sent, now - sent))
+                self.latency["running"][(sent[1], sent[2])] = now - sent[0]
         await super()._on_worker_message(conn, msg)
 
-    def latencies_between(self, start: float, end: float) -> tuple[list[float], list[float]]:
-        """Latencies of the offers sent in [start, end)."""
-        answers = [lat for at, lat in self.answer_latency if start <= at < end]
-        running = [lat for at, lat in self.running_latency if start <= at < end]
-        return answers, running
+    def paired(self, kind: str, worker_a: str, worker_b: str,
+               seqs: list[str]) -> list[tuple[float, float]]:
+        """(latency at a, latency at b) of each offer in ``seqs`` that both answered."""
+        lat = self.latency[kind]
+        return [(lat[(worker_a, q)], lat[(worker_b, q)]) for q in seqs
+                if (worker_a, q) in lat and (worker_b, q) in lat]
 
 
 @contextlib.asynccontextmanager
@@ -107,6 +112,19 @@ def child_env() -> dict[str, str]:
     return env
 
 
+@dataclass(frozen=True)
+class CpuSample:
+    threads_ns: dict[int, int]
+    ticks_s: float
+
+    def until(self, later: CpuSample) -> float:
+        """CPU seconds between two samples: nanosecond run times when no thread came or
+        went in between (their sum is then exact), the coarser process totals otherwise."""
+        if self.threads_ns and self.threads_ns.keys() == later.threads_ns.keys():
+            return sum(later.threads_ns[t] - ns for t, ns in self.threads_ns.items()) / 1e9
+        return later.ticks_s - self.ticks_s
+
+
 @dataclass
 class WorkerProcess:
     """A benchmark worker (``bench_worker.py``) running against the simulator."""
@@ -121,13 +139,24 @@ class WorkerProcess:
         self.ps = psutil.Process(self.proc.pid)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU of the worker and every process below it."""
+        """User + system CPU of the worker and every process below it (10 ms ticks)."""
         total = 0.0
         for p in [self.ps, *self.ps.children(recursive=True)]:
             with contextlib.suppress(psutil.Error):
                 t = p.cpu_times()
                 total += t.user + t.system
         return total
+
+    def cpu_sample(self) -> CpuSample:
+        """CPU so far, both from the kernel's per-thread run time (nanoseconds, but only
+        for threads alive now) and from the process totals (ticks, every thread)."""
+        tasks: dict[int, int] = {}
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{self.proc.pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    stat = Path(f"/proc/{self.proc.pid}/task/{tid}/schedstat").read_text()
+                    tasks[int(tid)] = int(stat.split()[0])
+        return CpuSample(tasks, self.cpu_seconds())
 
     def rss_bytes(self) -> int:
         return int(self.ps.memory_info().rss)
@@ -207,30 +236,33 @@ class JobMix:
             t += rng.expovariate(self.rate)
             if t >= duration:
                 return out
-            meta: dict[str, Any] = {"duration": self.job_s}
+            meta: dict[str, Any] = {"duration": self.job_s, "seq": f"{seed}:{len(out)}"}
             if rng.random() < self.reject_share:
                 meta["reject"] = True
             out.append((t, meta))
 
 
-async def drive(sim: TimedSimulator, worker_id: str, mix: JobMix, duration: float,
-                seed: int) -> int:
-    """Send the offers of ``mix`` for ``duration`` seconds; returns how many were sent."""
+async def drive(sim: TimedSimulator, worker_ids: list[str] | str, mix: JobMix,
+                duration: float, seed: int) -> list[str]:
+    """Send the offers of ``mix`` for ``duration`` seconds, each to every worker in
+    ``worker_ids`` at the same moment (the order rotating); returns the offers' seqs."""
+    ids = [worker_ids] if isinstance(worker_ids, str) else list(worker_ids)
     loop = asyncio.get_running_loop()
     start = loop.time()
     tasks: set[asyncio.Task[Any]] = set()
-    sent = 0
-    for at, meta in mix.schedule(duration, seed):
+    seqs = []
+    for n, (at, meta) in enumerate(mix.schedule(duration, seed)):
         delay = start + at - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        task = asyncio.ensure_future(sim.offer(worker_id, AGENT, meta))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-        sent += 1
+        for wid in ids[n % len(ids):] + ids[:n % len(ids)]:
+            task = asyncio.ensure_future(sim.offer(wid, AGENT, meta))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        seqs.append(meta["seq"])
     if tasks:
         await asyncio.wait(tasks, timeout=10)
-    return sent
+    return seqs
 
 
 def machine_description() -> dict[str, str]:

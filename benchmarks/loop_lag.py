@@ -49,7 +49,7 @@ def _stats(lags_ms: list[float]) -> dict[str, float]:
 
 
 async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
-    rounds, phase_s = (3, 3.0) if quick else (6, 5.0)
+    rounds, phase_s = (2, 3.0) if quick else (6, 5.0)
     lag_file = workdir / "lag.bin"
     phases: list[tuple[int, str, float, float]] = []  # round, condition, start, end
     scrapes = {"exporter": 0, "sdk": 0}

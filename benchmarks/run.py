@@ -41,11 +41,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default=None,
                    help="fleet sizes for the rule benchmark (default 100,1000,10000; "
                         "quick: 100,1000)")
+    p.add_argument("--report-only", action="store_true",
+                   help="rewrite latest.md and rule_eval.png from latest.json, measure nothing")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report_only:
+        import report
+
+        results = json.loads((args.out / "latest.json").read_text())
+        (args.out / "latest.md").write_text(report.markdown(results))
+        if "rules" in results:
+            report.plot_rules(results["rules"], args.out / "rule_eval.png")
+        return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SUITES))
     if unknown:
@@ -54,6 +64,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     sizes = ([int(x) for x in args.sizes.split(",")] if args.sizes
              else [100, 1000] if args.quick else [100, 1000, 10_000])
+    skipped: dict[str, str] = {}
+    if "rules" in only and shutil.which("prometheus") is None:
+        skipped["rules"] = "no `prometheus` binary on PATH (apt-get install prometheus)"
+        only.remove("rules")
+    try:
+        import matplotlib  # noqa: F401
+        can_plot = True
+    except ImportError:
+        can_plot = False
+        if "rules" in only:
+            skipped["rule_eval.png"] = "matplotlib is not installed (pip install matplotlib)"
+    for what, why in skipped.items():
+        print(f"skipping {what}: {why}", file=sys.stderr, flush=True)
     out: Path = args.out
     tmp = out / "tmp"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -65,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, flush=True)
 
-    results: dict[str, Any] = {"quick": args.quick, "suites": only, "durations_s": {}}
+    results: dict[str, Any] = {"quick": args.quick, "suites": only, "durations_s": {},
+                               "skipped": skipped}
     started = time.monotonic()
     for suite in SUITES:
         if suite not in only:
@@ -97,20 +121,20 @@ def main(argv: list[str] | None = None) -> int:
 
                 log("  capturing a worker's exposition for the fleet template")
                 template = scrape.run(True, tmp / "scrape", log)["template"]
-            results["rules"] = rules_scale.run(template, sizes, 3 if args.quick else 5,
+            results["rules"] = rules_scale.run(template, sizes, 2 if args.quick else 5,
                                                tmp / "rules", log)
         results["durations_s"][suite] = round(time.monotonic() - t0, 1)
     results["total_s"] = round(time.monotonic() - started, 1)
     results["machine"] = machine_description()
     results["versions"] = report.versions()
     results["command"] = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-        f" --only {args.only}" if set(only) != set(SUITES) else "")
+        f" --only {args.only}" if args.only != ",".join(SUITES) else "")
     results.get("scrape", {}).pop("template", None)
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
     (out / "latest.md").write_text(report.markdown(results))
-    if "rules" in results:
+    if "rules" in results and can_plot:
         report.plot_rules(results["rules"], out / "rule_eval.png")
     shutil.rmtree(tmp, ignore_errors=True)
     log(f"wrote {out / 'latest.md'} in {results['total_s']:.0f}s")
