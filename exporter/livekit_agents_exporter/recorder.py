@@ -27,6 +27,14 @@ V = TypeVar("V")
 
 MAX_TRACKED_JOBS = 10_000
 
+# the fixed values of the catalogue's extra labels, so that no label grows with user input
+FIXED_LABEL_VALUES: dict[str, tuple[str, ...]] = {
+    "job_requests_rejected": m.REJECT_REASONS,
+    "load_fnc_errors": m.LOAD_FNC_ERRORS,
+    "jobs_failed": m.JOB_FAILURE_REASONS,
+    "exporter_errors": m.EXPORTER_COMPONENTS,
+}
+
 
 class BoundedDict(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
     """Insertion-ordered dict that forgets its oldest entries past ``limit``."""
@@ -75,7 +83,6 @@ class Recorder:
         self._clock = clock
         self._lock = threading.Lock()
         self._agent = ""
-        self._bound = False
         # labelled children by (metric, labels): ``labels()`` validates and locks on every
         # call, which showed up in the per-offer cost (benchmarks/); the set is bounded
         # by the catalogue's fixed label values
@@ -101,29 +108,18 @@ class Recorder:
         self._agent = agent_name
         self._children.clear()
         fam = self._families
-        fam["worker"].labels(agent_name).info(info)
+        # every series exists from the start, at 0, so rate() and alerts see the first event
+        for spec in m.CATALOGUE:
+            if spec.kind == "info":
+                fam[spec.short].labels(agent_name).info(info)
+            elif not spec.labels:
+                fam[spec.short].labels(agent_name)
+            else:
+                for value in FIXED_LABEL_VALUES[spec.short]:
+                    fam[spec.short].labels(agent_name, value)
         for short, reader in live.items():
             fam[short].labels(agent_name).set_function(self._guarded_reader(short, reader))
-        for short in ("worker_load_ratio", "worker_full", "worker_registered",
-                      "worker_pending_assignments"):
-            fam[short].labels(agent_name)
-        for reason in m.REJECT_REASONS:
-            fam["job_requests_rejected"].labels(agent_name, reason)
-        for error in m.LOAD_FNC_ERRORS:
-            fam["load_fnc_errors"].labels(agent_name, error)
-        for reason in m.JOB_FAILURE_REASONS:
-            fam["jobs_failed"].labels(agent_name, reason)
-        for component in m.EXPORTER_COMPONENTS:
-            fam["exporter_errors"].labels(agent_name, component)
-        for short in ("job_requests", "job_requests_accepted", "assignment_timeouts",
-                      "job_assignments", "job_assignments_unknown", "jobs_launched",
-                      "jobs_finished", "worker_full_transitions", "worker_full_seconds",
-                      "worker_registrations", "worker_load_samples_ratio",
-                      "job_dispatch_latency_seconds", "job_request_answer_duration_seconds",
-                      "job_duration_seconds", "load_fnc_duration_seconds"):
-            fam[short].labels(agent_name)
-        self._families["worker_load_ratio"].labels(agent_name).set(math.nan)
-        self._bound = True
+        fam["worker_load_ratio"].labels(agent_name).set(math.nan)
 
     def _guarded_reader(self, short: str, reader: Callable[[], float]) -> Callable[[], float]:
         def read() -> float:
