@@ -57,7 +57,8 @@ class Samples:
 
 async def scrape(exporter: Exporter) -> Samples:
     assert exporter.url is not None
-    async with aiohttp.ClientSession() as session:
+    # a bounded wait: a scrape that hangs must fail here, not stall until the suite's timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
         async with session.get(exporter.url) as resp:
             assert resp.status == 200
             return Samples(await resp.text())

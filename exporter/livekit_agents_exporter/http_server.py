@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import gc
 import html
 import logging
 import socket
@@ -303,6 +304,11 @@ class MetricsServer:
         except BaseException:  # noqa: BLE001 - best effort on a loop that already failed
             pass
         _close_loop(loop)
+        self._server = self._listener = None
+        # A loop that died mid-iteration can leave sockets it had just accepted in tasks that
+        # never ran; only the cycle collector closes those, and until it does their clients
+        # wait for an answer that never comes. Crashes are rare, so collect now.
+        gc.collect()
 
     async def _bind(self) -> None:
         loop = asyncio.get_running_loop()

@@ -235,6 +235,42 @@ def test_http_thread_failure_is_counted_and_the_endpoint_comes_back(endpoint):
     assert f'{ERRORS}{{agent_name="agent",component="http_server"}} 1.0' in body
 
 
+def test_clients_caught_by_a_crash_are_answered_or_refused_never_left_hanging(endpoint):
+    """Connections the dying loop had just accepted must be closed, not left open unanswered
+    (seen in CI: a scrape that waited 300 s for a loop that no longer existed)."""
+    e = endpoint()
+    hung: list[str] = []
+    answered = 0
+    stop = threading.Event()
+
+    def scraper() -> None:
+        nonlocal answered
+        while not stop.is_set():
+            try:
+                status, _ = e.scrape(timeout=3.0)
+                answered += status == 200
+            except socket.timeout:
+                hung.append("a scrape got no answer within 3 s")
+            except OSError:  # refused or reset while the endpoint restarts: what a scraper handles
+                pass
+
+    threads = [threading.Thread(target=scraper) for _ in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        for _ in range(6):  # the restart backoff doubles from 0.1 s, so ~6 s in all
+            restarts = e.server.restarts
+            e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("x")))
+            wait_until(lambda: e.server.restarts > restarts and e.clean_scrape_works(),
+                       timeout=15, what="the endpoint to serve again")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert not hung, hung
+    assert answered > 0 and e.error_count("http_server") == 6
+
+
 def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
     e = endpoint()
     port = e.server.port

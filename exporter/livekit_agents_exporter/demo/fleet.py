@@ -27,9 +27,13 @@ class Fleet:
     def __init__(self, *, url: str, api_key: str, api_secret: str, agent_name: str,
                  capacity: int, threshold: float, log_dir: Path) -> None:
         self._base = [sys.executable, "-m", "livekit_agents_exporter.demo.worker_process",
-                      "--url", url, "--api-key", api_key, "--api-secret", api_secret,
-                      "--agent-name", agent_name, "--capacity", str(capacity),
+                      "--url", url, "--agent-name", agent_name, "--capacity", str(capacity),
                       "--threshold", str(threshold)]
+        # credentials travel in the environment the SDK reads them from: a secret on a
+        # command line is visible to every user of the machine (and one starting with "-"
+        # reads as an option)
+        self._env = dict(os.environ, PYTHONUNBUFFERED="1", LIVEKIT_API_KEY=api_key,
+                         LIVEKIT_API_SECRET=api_secret)
         self._log_dir = log_dir
         self.workers: list[DemoWorker] = []
 
@@ -40,7 +44,7 @@ class Fleet:
             # a session of its own: Ctrl-C reaches the demo, which then stops workers in order
             proc = subprocess.Popen([*self._base, "--metrics-port", str(port)], stdout=log,
                                     stderr=subprocess.STDOUT, start_new_session=True,
-                                    env=dict(os.environ, PYTHONUNBUFFERED="1"))
+                                    env=self._env)
             self.workers.append(DemoWorker(f"worker-{i}", port, proc, log_path))
 
     def dead(self) -> list[DemoWorker]:

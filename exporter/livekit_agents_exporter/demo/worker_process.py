@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 
@@ -18,10 +19,9 @@ from ..http_server import ExporterStartError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Credentials come from LIVEKIT_API_KEY and LIVEKIT_API_SECRET, as for any SDK worker."""
     p = argparse.ArgumentParser(prog="livekit-agents-exporter-demo-worker")
     p.add_argument("--url", required=True)
-    p.add_argument("--api-key", required=True)
-    p.add_argument("--api-secret", required=True)
     p.add_argument("--agent-name", default="demo")
     p.add_argument("--capacity", type=int, default=4)
     p.add_argument("--threshold", type=float, default=0.7)
@@ -41,7 +41,8 @@ async def serve(args: argparse.Namespace) -> None:
         entrypoint_fnc=synthetic_entrypoint, load_fnc=SlotLoad(args.capacity),
         load_threshold=args.threshold, agent_name=args.agent_name,
         job_executor_type=JobExecutorType.THREAD, num_idle_processes=args.capacity,
-        ws_url=args.url, api_key=args.api_key, api_secret=args.api_secret, port=0)
+        ws_url=args.url, api_key=os.environ["LIVEKIT_API_KEY"],
+        api_secret=os.environ["LIVEKIT_API_SECRET"], port=0)
     instrument(opts, host=args.metrics_host, port=args.metrics_port)
     if hasattr(sdk_worker, "AgentServer"):
         worker = sdk_worker.AgentServer.from_server_options(opts)
