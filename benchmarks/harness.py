@@ -61,13 +61,13 @@ class TimedSimulator(Simulator):
         self.sent: dict[str, tuple[float, str, str]] = {}  # job id -> (at, worker id, seq)
         self.latency: dict[str, dict[tuple[str, str], float]] = {"answer": {}, "running": {}}
 
-    async def _offer(self, worker_id: str, job: proto.Job) -> Any:
+    async def _offer(self, worker_id: str, job: proto.Job, *args: Any) -> Any:
         try:
             seq = str(json.loads(job.metadata or "{}").get("seq", job.id))
         except ValueError:
             seq = job.id
         self.sent[job.id] = (time.monotonic(), worker_id, seq)
-        return await super()._offer(worker_id, job)
+        return await super()._offer(worker_id, job, *args)
 
     async def _on_worker_message(self, conn: Any, msg: proto.WorkerMessage) -> None:
         now = time.monotonic()

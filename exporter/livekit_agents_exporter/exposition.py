@@ -7,6 +7,11 @@ process's CPU per scrape, more than the whole scrape of the SDK's own endpoint
 (benchmarks/). A worker's series are a fixed set, so the renderer below keeps each
 family's header and each series' ``name{labels} `` prefix and only formats the values.
 
+Collecting cost as much again: the library builds a sample tuple and a label dict per
+series before any encoder sees them. For the plain labelled Counter, Gauge and Histogram
+objects the exporter's own metrics are, the renderer reads the children's values
+directly; every other collector goes through ``collect()``.
+
 The output is byte-for-byte what the library's encoder would return (tested). Whatever
 the cache does not cover (timestamps, exemplars, native histograms, metric or label
 names outside the classic ``[a-zA-Z_][a-zA-Z0-9_]*`` set, OpenMetrics-only samples in
@@ -17,12 +22,16 @@ library's encoder instead, for the whole scrape.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import exposition as text_exposition
+from prometheus_client import metrics as client_metrics
+from prometheus_client import values as client_values
 from prometheus_client.openmetrics import exposition as om_exposition
 from prometheus_client.utils import floatToGoString
 
@@ -45,6 +54,59 @@ def _escape_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+class GuardedRegistry:
+    """A registry as the endpoint serves it: a collector that raises is left out of that
+    scrape and reported, instead of failing the whole scrape."""
+
+    def __init__(self, registry: Any, on_error: Callable[[str], None] | None) -> None:
+        self.registry = registry
+        self.report = on_error  # None: a collector's error fails the scrape, as in the library
+
+    def collectors(self) -> list[Any] | None:
+        """The registered collectors, or None for a registry that is not prometheus_client's."""
+        lock = getattr(self.registry, "_lock", None)
+        names = getattr(self.registry, "_collector_to_names", None)
+        if lock is None or names is None:
+            return None
+        with lock:
+            return list(names)
+
+    def collect(self) -> Iterator[Any]:
+        collectors = self.collectors()
+        if collectors is None:  # no per-collector guard possible
+            yield from self.registry.collect()
+            return
+        for collector in collectors:
+            try:
+                families = list(collector.collect())
+            except Exception:
+                if self.report is None:
+                    raise
+                self.report("collector")
+                continue
+            yield from families
+
+
+def _plain_children(collector: Any) -> list[tuple[Any, Any]] | None:
+    """The (label values, child) pairs of a labelled Counter, Gauge or Histogram whose
+    samples are exactly what the renderer writes itself, else None."""
+    kind = type(collector)
+    if kind not in _DIRECT_KINDS:
+        return None
+    if getattr(client_values, "ValueClass", None) is not getattr(client_values, "MutexValue", 0):
+        return None  # multiprocess mode: values live in files
+    if getattr(client_metrics, "_use_created", True) and kind is not Gauge:
+        return None
+    if not collector._labelnames or collector._labelvalues:  # unlabelled, or itself a child
+        return None
+    with collector._lock:
+        return list(collector._metrics.items())
+
+
+_DIRECT_KINDS = (Counter, Gauge, Histogram)
+_MAX_FORMATTED = 4096
+
+
 class Renderer:
     """Renders a registry in one format, caching the parts that do not change."""
 
@@ -53,6 +115,9 @@ class Renderer:
         self.fallback = fallback
         self._headers: dict[tuple[Any, ...], str] = {}
         self._prefixes: dict[tuple[Any, ...], str] = {}
+        self._children: dict[Any, list[str]] = {}  # a metric child -> its lines' prefixes
+        self._formatted: dict[float, str] = {}
+        self._direct = True
         self._lock = threading.Lock()
 
     def __call__(self, registry: Any) -> bytes:
@@ -62,14 +127,52 @@ class Renderer:
             return self.fallback(registry)
 
     def _render(self, registry: Any) -> bytes:
-        headers, prefixes = self._headers, self._prefixes
-        if len(prefixes) > MAX_CACHED:  # a registry whose label values keep changing
+        if len(self._prefixes) + len(self._children) > MAX_CACHED:  # label values that churn
             with self._lock:
-                prefixes.clear()
-                headers.clear()
+                self._prefixes.clear()
+                self._headers.clear()
+                self._children.clear()
+        if len(self._formatted) > _MAX_FORMATTED:
+            self._formatted.clear()
         out: list[str] = []
+        guarded = registry if isinstance(registry, GuardedRegistry) else None
+        if guarded is None and isinstance(registry, CollectorRegistry):
+            guarded = GuardedRegistry(registry, on_error=None)  # its errors propagate
+        collectors = guarded.collectors() if guarded is not None else None
+        if collectors is None:
+            self._families(registry.collect(), out)
+        else:
+            for collector in collectors:
+                mark = len(out)
+                try:
+                    self._collector(collector, out)
+                except _Unsupported:
+                    raise
+                except Exception:
+                    if guarded.report is None:
+                        raise
+                    del out[mark:]
+                    guarded.report("collector")
+        if self.openmetrics:
+            out.append("# EOF\n")
+        return "".join(out).encode("utf-8")
+
+    def _collector(self, collector: Any, out: list[str]) -> None:
+        children = _plain_children(collector) if self._direct else None
+        if children is None:
+            self._families(collector.collect(), out)
+            return
+        try:
+            self._children_of(collector, children, out)
+        except (AttributeError, TypeError, IndexError):
+            # prometheus_client's internals changed shape: collect() from now on
+            self._direct = False
+            raise _Unsupported from None
+
+    def _families(self, families: Iterable[Any], out: list[str]) -> None:
+        headers, prefixes, value_str = self._headers, self._prefixes, self._value_str
         append = out.append
-        for metric in registry.collect():
+        for metric in families:
             hkey = (metric.name, metric.type, metric.documentation, metric.unit)
             header = headers.get(hkey)
             if header is None:
@@ -88,11 +191,75 @@ class Renderer:
                         raise _Unsupported
                     prefix = prefixes[key] = self._prefix(s.name, labels)
                 append(prefix)
-                append(floatToGoString(s.value))
+                append(value_str(s.value))
                 append("\n")
-        if self.openmetrics:
-            append("# EOF\n")
-        return "".join(out).encode("utf-8")
+
+    def _children_of(self, collector: Any, children: list[tuple[Any, Any]],
+                     out: list[str]) -> None:
+        """One family straight from the metric's children (see _plain_children)."""
+        name, kind = collector._name, collector._type
+        hkey = (name, kind, collector._documentation, collector._unit)
+        header = self._headers.get(hkey)
+        if header is None:
+            header = self._headers[hkey] = self._header(collector._get_metric())
+        out.append(header)
+        cache, value_str, append = self._children, self._value_str, out.append
+        for labelvalues, child in children:
+            prefixes = cache.get(child)
+            if prefixes is None:
+                prefixes = cache[child] = self._child_prefixes(collector, labelvalues, child)
+            if kind == "histogram":
+                buckets = child._buckets
+                acc = 0.0
+                for prefix, bucket in zip(prefixes, buckets):
+                    if bucket._exemplar is not None:
+                        raise _Unsupported
+                    acc += bucket.get()
+                    append(prefix)
+                    append(value_str(acc))
+                    append("\n")
+                append(prefixes[len(buckets)])  # _count
+                append(value_str(acc))
+                append("\n")
+                if len(prefixes) > len(buckets) + 1:  # _sum, absent with negative buckets
+                    append(prefixes[-1])
+                    append(value_str(child._sum.get()))
+                    append("\n")
+                continue
+            custom = child.__dict__.get("_child_samples")  # Gauge.set_function
+            if custom is not None:
+                value = custom()[0].value
+            else:
+                if child._value._exemplar is not None:
+                    raise _Unsupported
+                value = child._value.get()
+            append(prefixes[0])
+            append(value_str(value))
+            append("\n")
+
+    def _child_prefixes(self, collector: Any, labelvalues: tuple[str, ...],
+                        child: Any) -> list[str]:
+        name = collector._name
+        labels = dict(zip(collector._labelnames, labelvalues))
+        if collector._type == "counter":
+            return [self._prefix(name + "_total", labels)]
+        if collector._type == "gauge":
+            return [self._prefix(name, labels)]
+        prefixes = [self._prefix(name + "_bucket", {**labels, "le": floatToGoString(bound)})
+                    for bound in child._upper_bounds]
+        prefixes.append(self._prefix(name + "_count", labels))
+        if child._upper_bounds[0] >= 0:
+            prefixes.append(self._prefix(name + "_sum", labels))
+        return prefixes
+
+    def _value_str(self, value: float) -> str:
+        """floatToGoString, remembered: a worker's values repeat (counts, 0, 1, thresholds)."""
+        if value == 0.0:  # 0.0 and -0.0 are one dict key but two strings
+            return "0.0" if math.copysign(1.0, value) > 0 else "-0.0"
+        text = self._formatted.get(value)
+        if text is None:
+            text = self._formatted[value] = floatToGoString(value)
+        return text
 
     def _header(self, metric: Any) -> str:
         name, mtype = metric.name, metric.type

@@ -38,7 +38,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -47,7 +47,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import CollectorRegistry
 
-from .exposition import choose_encoder
+from .exposition import GuardedRegistry, choose_encoder
 from .safety import ErrorSink
 from .version import __version__
 from .web_config import BasicAuth, TokenBucket, WebConfig
@@ -87,35 +87,6 @@ def _landing_page() -> str:
         '<ul><li><a href="metrics">Metrics</a></li>'
         '<li><a href="healthz">Health</a></li></ul></body></html>'
     )
-
-
-class _GuardedCollection:
-    """The registry as the encoders see it, minus any collector that raises this time."""
-
-    def __init__(self, registry: CollectorRegistry, on_error: Callable[[str], None]) -> None:
-        self._registry = registry
-        self._on_error = on_error
-
-    def _collectors(self) -> list[Any] | None:
-        lock = getattr(self._registry, "_lock", None)
-        names = getattr(self._registry, "_collector_to_names", None)
-        if lock is None or names is None:
-            return None
-        with lock:
-            return list(names)
-
-    def collect(self) -> Iterator[Any]:
-        collectors = self._collectors()
-        if collectors is None:  # not a prometheus_client registry: no per-collector guard
-            yield from self._registry.collect()
-            return
-        for collector in collectors:
-            try:
-                families = list(collector.collect())
-            except Exception:
-                self._on_error("collector")
-                continue
-            yield from families
 
 
 class _DebugOnly(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -206,7 +177,7 @@ class MetricsServer:
         self.web_config = web_config
         self.limits = limits or ServerLimits()
         self._on_error = on_error or ErrorSink().report  # logs, rate limited
-        self._collection = _GuardedCollection(registry, self._report)
+        self._collection = GuardedRegistry(registry, self._report)
         self._auth: BasicAuth | None = web_config.authenticator() if web_config else None
         self._rate = (TokenBucket(*web_config.rate_limit)
                       if web_config and web_config.rate_limit else None)

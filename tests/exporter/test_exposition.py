@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, PlatformCollector, ProcessCollector
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+    enable_created_metrics,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -18,7 +29,7 @@ from prometheus_client.core import (
 from prometheus_client.exposition import choose_encoder as library_choose_encoder
 
 from livekit_agents_exporter import exposition
-from livekit_agents_exporter.exposition import Renderer, choose_encoder
+from livekit_agents_exporter.exposition import GuardedRegistry, Renderer, choose_encoder
 from livekit_agents_exporter.recorder import Recorder
 from livekit_agents_exporter.safety import ErrorSink
 
@@ -154,3 +165,95 @@ def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
         frozen = Frozen([metric])
         assert renderer(frozen) == library(frozen)
         assert len(renderer._prefixes) <= 6
+
+
+# -- metric objects read directly (the exporter's own Counter/Gauge/Histogram families) ---------
+@pytest.fixture
+def no_created_series():
+    """As instrument() sets it; the direct read only covers metrics without ``_created``."""
+    disable_created_metrics()
+    yield
+    enable_created_metrics()
+
+
+def live_registry() -> tuple[CollectorRegistry, Recorder, dict[str, Any]]:
+    registry = CollectorRegistry()
+    recorder = Recorder(registry, ErrorSink())
+    recorder.bind('agent "x"\\n', {"worker_type": "JT_ROOM", "sdk_version": "1.8.9",
+                                    "exporter_version": "0.1.0"},
+                  {"worker_active_jobs": lambda: 3.0})
+    extra = {
+        "gauge": Gauge("edge_values", "values that need care", ["case"], registry=registry),
+        "negative": Histogram("signed_delta", "negative buckets: no _sum", ["side"],
+                              buckets=(-1.0, 0.0, 1.0), registry=registry),
+        "counter": Counter("plain_events", "unlabelled counter", registry=registry),
+        "fn": Gauge("from_function", "set_function children", ["name"], registry=registry),
+        "info": Info("build", "an Info family, collected the library's way", registry=registry),
+    }
+    for case, value in {"nzero": -0.0, "nan": math.nan, "inf": math.inf, "ninf": -math.inf,
+                        "big": 1e21, "tiny": 1.5e-7, "huge_int": 123456789.0}.items():
+        extra["gauge"].labels(case).set(value)
+    extra["negative"].labels("l").observe(-0.5)
+    extra["counter"].inc(2)
+    extra["fn"].labels("seven").set_function(lambda: 7)
+    extra["info"].info({"version": "1.2.3"})
+    return registry, recorder, extra
+
+
+@pytest.mark.parametrize("accept", ACCEPT_HEADERS)
+def test_direct_read_gives_the_library_bytes_as_values_move(accept: str, no_created_series) -> None:
+    registry, recorder, extra = live_registry()
+    library, _ = library_choose_encoder(accept)
+    fast, _ = choose_encoder(accept)
+    for i in range(5):
+        recorder.request_received(f"AJ_{i}")
+        recorder.answer_sent(f"AJ_{i}", i % 2 == 0, draining=False)
+        recorder.load_sampled(i / 7, 1e-4)
+        extra["negative"].labels("r").observe(i - 2.5)
+        extra["gauge"].labels("moving").set(i * 1e6)
+        assert fast(registry) == library(registry)
+    assert isinstance(fast, Renderer) and fast._children, "the direct read was not used"
+
+
+def test_created_series_enabled_still_gives_the_library_bytes() -> None:
+    registry, recorder, _ = live_registry()
+    recorder.request_received("AJ_1")
+    for accept in ACCEPT_HEADERS:
+        library, _ = library_choose_encoder(accept)
+        fast, _ = choose_encoder(accept)
+        assert fast(registry) == library(registry)
+
+
+def test_exemplar_falls_back_to_the_library(no_created_series) -> None:
+    registry, _, extra = live_registry()
+    extra["counter"].inc(1, exemplar={"trace_id": "abc"})
+    accept = "application/openmetrics-text"
+    library, _ = library_choose_encoder(accept)
+    fast, _ = choose_encoder(accept)
+    body = fast(registry)
+    assert body == library(registry) and b"trace_id" in body
+
+
+def test_raising_function_gauge_drops_its_family_only(no_created_series) -> None:
+    registry, _, extra = live_registry()
+    extra["fn"].labels("broken").set_function(lambda: 1 / 0)
+    reported: list[str] = []
+    fast, _ = choose_encoder("text/plain")
+    body = fast(GuardedRegistry(registry, reported.append)).decode()
+    assert reported == ["collector"]
+    assert "from_function" not in body and "plain_events_total 2.0" in body
+    with pytest.raises(ZeroDivisionError):  # unguarded, as the library would
+        fast(registry)
+
+
+def test_changed_library_internals_fall_back_for_good(no_created_series,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    registry, _, extra = live_registry()
+    library, _ = library_choose_encoder("text/plain")
+    renderer = Renderer(False, library)
+    child = extra["gauge"].labels("nan")
+    monkeypatch.delattr(child._value, "_exemplar")  # as if a release renamed it
+    assert renderer(registry) == library(registry)
+    assert renderer._direct is False
+    monkeypatch.undo()
+    assert renderer(registry) == library(registry)
