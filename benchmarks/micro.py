@@ -6,7 +6,8 @@ variant run back to back on the same inputs, so drift on a shared machine hits b
 - ``load_fnc``: the user's load function called bare and through ``ObservedLoadFnc``,
   and the SDK's own way of calling it (signature inspection and an executor hop), which
   is what every call costs the worker anyway.
-- recorder methods: each step of a job's bookkeeping, on distinct job ids, with the
+- recorder methods: each step of a job's bookkeeping, on distinct job ids (the hook's
+  call, which queues, and applying the queued event, which the drain does), with the
   per-job dictionaries already at their bound (a worker that has run for a while), next
   to one bare ``Counter.inc()``.
 - hooks per offer: the wire taps, the request-handler wrapper and the load_fnc wrapper
@@ -150,6 +151,7 @@ def _lifecycle(rec: Recorder, ids: list[str]) -> None:
     for _, step in STEPS:
         for j in ids:
             step(rec, j)
+    rec.drain()
 
 
 def bench_recorder(calls: int, repeats: int) -> dict[str, Any]:
@@ -163,27 +165,32 @@ def bench_recorder(calls: int, repeats: int) -> dict[str, Any]:
         for _ in range(calls):
             child.inc()
 
-    results: dict[str, list[float]] = {name: [] for name, _ in STEPS}
-    extra: dict[str, list[float]] = {"answer_sent (refused as full)": [], "load_sampled": [],
-                                     "status_reported": []}
+    calls_of: dict[str, Callable[[list[str]], Any]] = {
+        name: (lambda batch, s=step: [s(rec, j) for j in batch]) for name, step in STEPS}
+    calls_of["answer_sent (refused as full)"] = lambda batch: [
+        rec.answer_sent(j, False, False) for j in batch]
+    calls_of["load_sampled"] = lambda batch: [rec.load_sampled(0.4, 2e-5) for _ in batch]
+    calls_of["status_reported"] = lambda batch: [rec.status_reported(False) for _ in batch]
+    # per method: the hook's own call (it queues, on the worker's path) and applying what it
+    # queued (the drain, before a scrape or on the exporter's drain thread)
+    queued: dict[str, list[float]] = {name: [] for name in calls_of}
+    applied: dict[str, list[float]] = {name: [] for name in calls_of}
     bare: list[float] = []
     for _ in range(repeats):
         bare.append(_per_call_ns(bare_loop, calls))
         batch = ids.take(calls)
-        for name, step in STEPS:
-            results[name].append(_per_call_ns(lambda s=step: [s(rec, j) for j in batch], calls))
         refused = ids.take(calls)
         for j in refused:
             rec.request_received(j)
-        extra["answer_sent (refused as full)"].append(
-            _per_call_ns(lambda: [rec.answer_sent(j, False, False) for j in refused], calls))
-        extra["load_sampled"].append(
-            _per_call_ns(lambda: [rec.load_sampled(0.4, 2e-5) for _ in range(calls)], calls))
-        extra["status_reported"].append(
-            _per_call_ns(lambda: [rec.status_reported(False) for _ in range(calls)], calls))
+        rec.drain()
+        for name, call in calls_of.items():
+            jobs = refused if name == "answer_sent (refused as full)" else batch
+            queued[name].append(_per_call_ns(lambda c=call, b=jobs: c(b), calls))
+            applied[name].append(_per_call_ns(rec.drain, calls))
     bare_ns = median(bare)
-    methods = {name: {"ns": median(v), "x_bare_inc": median(v) / bare_ns}
-               for name, v in {**results, **extra}.items()}
+    methods = {name: {"ns": median(queued[name]), "x_bare_inc": median(queued[name]) / bare_ns,
+                      "applied_ns": median(applied[name])}
+               for name in calls_of}
     return {"bare_counter_inc_ns": bare_ns, "methods": methods}
 
 
@@ -278,18 +285,22 @@ def bench_hooks(calls: int, repeats: int) -> dict[str, Any]:
             _run(w._queue_msg(m["no"]))
 
     acc_bare, acc_hooked, ref_bare, ref_hooked = [], [], [], []
+    acc_applied, ref_applied = [], []
     for _ in range(repeats):
         msgs_b = [_messages(j) for j in ids.take(calls)]
         msgs_h = [_messages(j) for j in ids.take(calls)]
         acc_bare.append(_per_call_ns(lambda: accepted_job(bare, slot, _accept, msgs_b), calls))
         acc_hooked.append(_per_call_ns(
             lambda: accepted_job(tapped, observed_load, observed_request, msgs_h), calls))
+        acc_applied.append(_per_call_ns(rec.drain, calls))
         msgs_b = [_messages(j) for j in ids.take(calls)]
         msgs_h = [_messages(j) for j in ids.take(calls)]
         ref_bare.append(_per_call_ns(lambda: refused_offer(bare, slot, msgs_b), calls))
         ref_hooked.append(_per_call_ns(lambda: refused_offer(tapped, observed_load, msgs_h), calls))
-    return {"accepted job": _pair(acc_bare, acc_hooked),
-            "offer refused as full": _pair(ref_bare, ref_hooked)}
+        ref_applied.append(_per_call_ns(rec.drain, calls))
+    return {"accepted job": {**_pair(acc_bare, acc_hooked), "applied_ns": median(acc_applied)},
+            "offer refused as full": {**_pair(ref_bare, ref_hooked),
+                                      "applied_ns": median(ref_applied)}}
 
 
 # --- memory ------------------------------------------------------------------------------------

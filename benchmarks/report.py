@@ -280,18 +280,26 @@ def _micro(mi: dict[str, Any]) -> list[str]:
                       f"adds {extra / load['sdk_call_path_ns'] * 100:.1f}% to it."]
     rec = mi["recorder"]
     lines += ["", f"Recorder methods (per-job dictionaries at their bound); one bare "
-                  f"`Counter.inc()` costs {rec['bare_counter_inc_ns']:.0f} ns:", "",
-              _row("Method", "per call", "x bare inc()"), _row("---", "---", "---")]
+                  f"`Counter.inc()` costs {rec['bare_counter_inc_ns']:.0f} ns. A hook only "
+                  "queues the event on the worker's path; the metric updates are applied "
+                  "later, before a scrape or on the exporter's drain thread:", "",
+              _row("Method", "hook call (worker's path)", "x bare inc()", "applied later"),
+              _row("---", "---", "---", "---")]
     for name, val in rec["methods"].items():
-        lines.append(_row(f"`{name}`", f"{val['ns']:.0f} ns", f"x{val['x_bare_inc']:.1f}"))
+        applied = f"{val['applied_ns']:.0f} ns" if "applied_ns" in val else "-"
+        lines.append(_row(f"`{name}`", f"{val['ns']:.0f} ns", f"x{val['x_bare_inc']:.1f}",
+                          applied))
     hooks = mi["hooks"]
     lines += ["", "Every hook one offer goes through (wire taps, request-handler and load_fnc "
                   "wrappers), on a stub worker, minus the same calls untapped:", "",
-              _row("Offer", "untapped", "tapped", "added by the exporter"),
-              _row("---", "---", "---", "---")]
+              _row("Offer", "untapped", "tapped", "added on the worker's path",
+                   "applied later (drain)"),
+              _row("---", "---", "---", "---", "---")]
     for name, val in hooks.items():
+        applied = f"{val['applied_ns'] / 1000:.1f} us" if "applied_ns" in val else "-"
         lines.append(_row(name, f"{val['bare_ns'] / 1000:.1f} us",
-                          f"{val['hooked_ns'] / 1000:.1f} us", f"{val['extra_ns'] / 1000:.1f} us"))
+                          f"{val['hooked_ns'] / 1000:.1f} us", f"{val['extra_ns'] / 1000:.1f} us",
+                          applied))
     mem = mi["memory"]
     lines += ["", f"Memory (tracemalloc): metric families and series "
                   f"{mem['metrics_and_series_bytes'] / 1024:.0f} KiB; per-job bookkeeping "

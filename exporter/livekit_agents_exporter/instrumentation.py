@@ -30,7 +30,7 @@ from .job_probe import (
 )
 from .load_probe import InstrumentationError, ObservedLoadFnc, check_load_fnc
 from .process_stats import ProcessStats
-from .recorder import Recorder
+from .recorder import DrainThread, Recorder
 from .request_probe import ObservedRequestFnc
 from .safety import ErrorSink
 from .version import __version__
@@ -54,6 +54,7 @@ class Exporter:
         self.worker: Any = None
         self._tap: WireTap | None = None
         self._job_events: JobEventHandler | None = None
+        self._drain: DrainThread | None = None
 
     @property
     def url(self) -> str | None:
@@ -111,6 +112,8 @@ class Exporter:
         )
         self._job_events = JobEventHandler(self.recorder, self.errors)
         install_job_event_handler(self._job_events)
+        self._drain = DrainThread(self.recorder, self.errors)
+        self._drain.start()
         self.worker = worker
 
     def close(self) -> None:
@@ -120,6 +123,9 @@ class Exporter:
         if self._job_events is not None:
             remove_job_event_handler(self._job_events)
             self._job_events = None
+        if self._drain is not None:
+            self._drain.stop()
+            self._drain = None
 
 
 def _default_request_fnc() -> Callable[..., Any]:

@@ -67,9 +67,7 @@ class JobEventHandler(logging.Handler):
         with self._errors.guard("job_events"):
             if getattr(record, _EVENT_FIELD, None) != "entrypoint_error":
                 return
-            job_id = str(getattr(record, _JOB_FIELD))
-            if self._recorder.owns_job(job_id):
-                self._recorder.job_failed(job_id, "entrypoint_error")
+            self._recorder.entrypoint_failed(str(getattr(record, _JOB_FIELD)))
 
 
 def install_job_event_handler(handler: JobEventHandler) -> None:

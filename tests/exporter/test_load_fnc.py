@@ -18,9 +18,10 @@ ERRORS = "livekit_agents_load_fnc_errors_total"
 
 
 def _probe(fn):
-    recorder = Recorder(CollectorRegistry(), ErrorSink())
+    registry = CollectorRegistry()
+    recorder = Recorder(registry, ErrorSink())
     recorder.bind("a", {}, {})
-    return ObservedLoadFnc(fn, recorder, ErrorSink()), recorder
+    return ObservedLoadFnc(fn, recorder, ErrorSink()), registry
 
 
 @pytest.mark.parametrize("value, error, exported", [
@@ -32,11 +33,10 @@ def _probe(fn):
     (True, "non_numeric", math.nan),
 ])
 def test_bad_values_are_returned_unchanged_and_counted(value, error, exported):
-    probe, recorder = _probe(lambda: value)
+    probe, registry = _probe(lambda: value)
     assert probe(None) is value
-    fam = recorder._families
-    assert fam["load_fnc_errors"].labels("a", error)._value.get() == 1
-    got = fam["worker_load_ratio"].labels("a")._value.get()
+    assert registry.get_sample_value(ERRORS, {"agent_name": "a", "error": error}) == 1
+    got = registry.get_sample_value("livekit_agents_worker_load_ratio", {"agent_name": "a"})
     assert (isnan(got) and isnan(exported)) or got == exported
 
 
@@ -46,11 +46,11 @@ def test_raising_load_fnc_reraises_the_same_exception():
     def load():
         raise boom
 
-    probe, recorder = _probe(load)
+    probe, registry = _probe(load)
     with pytest.raises(ValueError) as caught:
         probe(None)
     assert caught.value is boom
-    assert recorder._families["load_fnc_errors"].labels("a", "exception")._value.get() == 1
+    assert registry.get_sample_value(ERRORS, {"agent_name": "a", "error": "exception"}) == 1
 
 
 def test_worker_argument_is_passed_like_the_sdk_does():
