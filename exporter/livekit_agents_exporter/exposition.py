@@ -28,7 +28,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client import exposition as text_exposition
 from prometheus_client import metrics as client_metrics
 from prometheus_client import values as client_values
@@ -54,25 +54,26 @@ def _escape_value(value: str) -> str:
     return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
 
 
+def registered_collectors(registry: Any) -> list[Any] | None:
+    """The collectors of a prometheus_client registry, in order; None for anything else."""
+    lock = getattr(registry, "_lock", None)
+    names = getattr(registry, "_collector_to_names", None)
+    if lock is None or names is None:
+        return None
+    with lock:
+        return list(names)
+
+
 class GuardedRegistry:
     """A registry as the endpoint serves it: a collector that raises is left out of that
     scrape and reported, instead of failing the whole scrape."""
 
-    def __init__(self, registry: Any, on_error: Callable[[str], None] | None) -> None:
+    def __init__(self, registry: Any, on_error: Callable[[str], None]) -> None:
         self.registry = registry
-        self.report = on_error  # None: a collector's error fails the scrape, as in the library
-
-    def collectors(self) -> list[Any] | None:
-        """The registered collectors, or None for a registry that is not prometheus_client's."""
-        lock = getattr(self.registry, "_lock", None)
-        names = getattr(self.registry, "_collector_to_names", None)
-        if lock is None or names is None:
-            return None
-        with lock:
-            return list(names)
+        self.report = on_error
 
     def collect(self) -> Iterator[Any]:
-        collectors = self.collectors()
+        collectors = registered_collectors(self.registry)
         if collectors is None:  # no per-collector guard possible
             yield from self.registry.collect()
             return
@@ -80,8 +81,6 @@ class GuardedRegistry:
             try:
                 families = list(collector.collect())
             except Exception:
-                if self.report is None:
-                    raise
                 self.report("collector")
                 continue
             yield from families
@@ -135,10 +134,10 @@ class Renderer:
         if len(self._formatted) > _MAX_FORMATTED:
             self._formatted.clear()
         out: list[str] = []
-        guarded = registry if isinstance(registry, GuardedRegistry) else None
-        if guarded is None and isinstance(registry, CollectorRegistry):
-            guarded = GuardedRegistry(registry, on_error=None)  # its errors propagate
-        collectors = guarded.collectors() if guarded is not None else None
+        # a GuardedRegistry leaves out a collector that raises; anything else fails the scrape
+        # on it, as the library's encoders do
+        guarded = isinstance(registry, GuardedRegistry)
+        collectors = registered_collectors(registry.registry if guarded else registry)
         if collectors is None:
             self._families(registry.collect(), out)
         else:
@@ -149,10 +148,10 @@ class Renderer:
                 except _Unsupported:
                     raise
                 except Exception:
-                    if guarded.report is None:
+                    if not guarded:
                         raise
                     del out[mark:]
-                    guarded.report("collector")
+                    registry.report("collector")
         if self.openmetrics:
             out.append("# EOF\n")
         return "".join(out).encode("utf-8")
