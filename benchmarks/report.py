@@ -346,14 +346,19 @@ def _scrape(s: dict[str, Any]) -> list[str]:
 
 def _rules(ru: dict[str, Any]) -> list[str]:
     spw = ru["series_per_worker"]
+    history = max(f.get("history_s", 300.0) for f in ru["fleets"])
     lines = [f"Bundled rules (`alerts/livekit-agents.rules.yaml`), {ru['agent_names']} agent "
              f"names, every sample of a real worker's exposition per simulated worker "
-             f"({spw['total']} series), full 5m rate windows at 15 s resolution. "
-             f"Evaluation every {ru['eval_interval_s']} s, ingestion paused while measuring. "
+             f"({spw['total']} series, counters growing at that worker's rates), "
+             f"{history / 60:g} minutes of history at 15 s resolution: a full window for the "
+             f"longest range the rules read from workers' series. Evaluation every "
+             f"{ru['eval_interval_s']} s, ingestion paused while measuring; the two groups "
+             "run concurrently, the total adds them up. "
              "Plot: [rule_eval.png](rule_eval.png).", "",
              _row("Workers", "head series", "recording group", "alerting group",
-                  "total (median)", "max", "Prometheus RSS", "samples per 5m window"),
-             _row("---", "---", "---", "---", "---", "---", "---", "---")]
+                  "total (median)", "max", "Prometheus RSS",
+                  f"samples per {history / 60:g}m window", "alerts firing / pending"),
+             _row("---", "---", "---", "---", "---", "---", "---", "---", "---")]
     for f in ru["fleets"]:
         groups = f["groups"]
         rec = groups.get("livekit-agents.rules", {})
@@ -364,7 +369,9 @@ def _rules(ru: dict[str, Any]) -> list[str]:
             f"{f['total_median_s']:.3f} s",
             f"{sum(g['max_s'] for g in groups.values()):.3f} s",
             _mib(f["prometheus_rss_bytes"]) if f["prometheus_rss_bytes"] else "n/a",
-            f"{f['checks']['samples_in_window']:.0f}"))
+            f"{f['checks']['samples_in_window']:.0f}",
+            f"{f['checks'].get('alerts_firing', math.nan):.0f} / "
+            f"{f['checks'].get('alerts_pending', math.nan):.0f}"))
     big = max(ru["fleets"], key=lambda f: f["workers"])
     if big.get("top_rules"):
         lines += ["", f"Most expensive rules at {big['workers']:,} workers: " + "; ".join(

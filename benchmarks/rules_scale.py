@@ -5,16 +5,18 @@ How the fleet is made
 The per-worker exposition is a real one: the ``/metrics`` text of an instrumented worker
 captured after it ran jobs (every series the exporter exposes, process collectors
 included). Each simulated worker is a copy with its own ``instance`` and one of 20
-``agent_name`` values, counters scaled per worker and growing over time, and load, full
-and active-job gauges varying per worker and over time.
+``agent_name`` values, counters scaled per worker and growing at the rates the captured
+worker had (its value over its age: ``load_fnc`` about twice a second, as the SDK calls
+it), and load, full and active-job gauges varying per worker and over time.
 
 The copies are served by one HTTP server, one path per agent name (20 targets of the job
 ``livekit-agents``, ``honor_labels: true`` so each copy keeps its ``instance``). Every
 sample carries an explicit timestamp: scrape number *j* of a target returns the samples
-of time ``start - 300 s + 15 s x j``, so Prometheus ingests a 15-second-resolution history
-as fast as it can scrape (a fleet scraped every 15 s, compressed in time), and the
-timeline runs past the measurement window, so that every ``rate(...[5m])`` the rules
-compute sees a full window (about 20 samples) as in a long-running Prometheus. Once a
+of time ``start - history + 15 s x j``, so Prometheus ingests a 15-second-resolution
+history as fast as it can scrape (a fleet scraped every 15 s, compressed in time). The
+history is the longest range the rules read from the workers' own series (15m), and the
+timeline runs past the measurement window, so that every range the rules compute sees a
+full window (60 samples for 15m) as in a long-running Prometheus. Once a
 target has served its whole timeline it serves an empty body, so that no ingestion
 competes with the evaluations being measured.
 
@@ -41,16 +43,18 @@ import yaml
 
 from livekit_agents_exporter.prometheus_runner import Prometheus
 from livekit_agents_exporter.rules import load_config, render_rules, to_yaml
+from livekit_agents_exporter.web_config import parse_duration
 
 from harness import median
 
 AGENT_NAMES = 20
 STEP_S = 15.0  # the production scrape interval the timeline has
-WINDOW_S = 300.0  # the rules' rate window
 EVAL_INTERVAL_S = 5
 JOB = "livekit-agents"
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
+# a worker's own series with a range: not a recorded series (those contain a colon)
+_RAW_RANGE = re.compile(r"(?<![\w:])livekit_agents_\w+(?:\{[^}]*\})?\[(\w+)\]")
 _COUNTERISH = ("_total", "_bucket", "_count", "_sum")
 _LOADS = {"livekit_agents_worker_load_ratio": "load",
           "livekit_agents_worker_effective_load_ratio": "effective",
@@ -99,7 +103,9 @@ def series_per_worker(families: list[Family]) -> dict[str, int]:
 class Shard:
     """The workers of one agent name, rendered at any point of the timeline."""
 
-    def __init__(self, families: list[Family], workers: list[int], agent: str) -> None:
+    def __init__(self, families: list[Family], workers: list[int], agent: str,
+                 age_s: float) -> None:
+        self.step_growth = STEP_S / age_s  # a counter gains its captured value every age_s
         self.headers: list[str] = []
         self.rows: list[list[tuple[str, str, float, float, int]]] = []
         for fam in families:
@@ -117,7 +123,7 @@ class Shard:
 
     def render(self, step: int, ts_ms: int) -> bytes:
         out: list[str] = []
-        growth = 1.0 + 0.05 * step
+        growth = 1.0 + self.step_growth * step
         for header, rows in zip(self.headers, self.rows):
             if header:
                 out.append(header)
@@ -139,11 +145,12 @@ class Shard:
 class FleetServer:
     """Serves each shard's timeline, one step per scrape, then empty bodies."""
 
-    def __init__(self, families: list[Family], workers: int, start: float, steps: int) -> None:
+    def __init__(self, families: list[Family], workers: int, start: float, steps: int,
+                 history_s: float, age_s: float) -> None:
         names = [f"agent-{k:02d}" for k in range(AGENT_NAMES)]
-        self.shards = [Shard(families, list(range(k, workers, AGENT_NAMES)), names[k])
+        self.shards = [Shard(families, list(range(k, workers, AGENT_NAMES)), names[k], age_s)
                        for k in range(AGENT_NAMES)]
-        self.first_ts = start - WINDOW_S + STEP_S
+        self.first_ts = start - history_s + STEP_S
         self.steps = steps
         self.next_step = [0] * AGENT_NAMES
         self._lock = threading.Lock()
@@ -217,23 +224,41 @@ def _own_metrics(url: str) -> dict[str, float]:
     return out
 
 
-def measure_fleet(families: list[Family], workers: int, *, evaluations: int,
+def longest_raw_range(rules: dict[str, Any]) -> float:
+    """Seconds of the longest range the rules read from the workers' own series (not from
+    recorded series): the history every fleet must have for the rules to do all their work."""
+    ranges = [parse_duration(m.group(1)) or 0.0
+              for group in rules["groups"] for rule in group["rules"]
+              for m in _RAW_RANGE.finditer(rule["expr"])]
+    return max(ranges, default=300.0)
+
+
+def template_age(families: list[Family], captured_at: float) -> float:
+    """Seconds the captured worker had run: its counters divided by this are its rates."""
+    started = next(v for f in families for name, _, v in f.samples
+                   if name == "process_start_time_seconds")
+    return max(1.0, captured_at - started)
+
+
+def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluations: int,
                   workdir: Path, log: Any = print) -> dict[str, Any]:
     scrape_interval = 1.0 if workers <= 1000 else 3.0
+    rules = render_rules(load_config())
+    history_s = longest_raw_range(rules)
     # The timeline must outlast the catch-up (one step per scrape) and the measurement,
-    # so that every evaluation measured sees full rate windows:
-    # steps * STEP_S >= WINDOW_S + steps * scrape_interval + measurement.
+    # so that every evaluation measured sees full windows:
+    # steps * STEP_S >= history_s + steps * scrape_interval + measurement.
     measurement = (evaluations + 3) * EVAL_INTERVAL_S + 10
-    steps = math.ceil((WINDOW_S + measurement) / (STEP_S - scrape_interval))
+    steps = math.ceil((history_s + measurement) / (STEP_S - scrape_interval))
     catch_up_budget = steps * scrape_interval * 3 + 60
     start = time.time()
     t_build = time.monotonic()
-    fleet = FleetServer(families, workers, start, steps)
+    fleet = FleetServer(families, workers, start, steps, history_s, age_s)
     fleet.start()
     build_s = time.monotonic() - t_build
     rules_path = workdir / "livekit-agents.rules.yaml"
     workdir.mkdir(parents=True, exist_ok=True)
-    rules_path.write_text(to_yaml(render_rules(load_config())))
+    rules_path.write_text(to_yaml(rules))
     prom = Prometheus([], [rules_path], evaluation_interval=f"{EVAL_INTERVAL_S}s",
                       scrape_interval=f"{scrape_interval:g}s", workdir=workdir / f"prom-{workers}")
     config = yaml.safe_load(prom.config_path.read_text())
@@ -276,7 +301,10 @@ def measure_fleet(families: list[Family], workers: int, *, evaluations: int,
             "headroom": prom.query("count(agent_name:livekit_agents_capacity_headroom:ratio)"),
             "rates": prom.query("count(agent_name:livekit_agents_job_requests:rate5m > 0)"),
             "samples_in_window": prom.query(
-                f'max(count_over_time(livekit_agents_job_requests_total{{job="{JOB}"}}[5m]))'),
+                f'max(count_over_time(livekit_agents_job_requests_total{{job="{JOB}"}}'
+                f'[{history_s:.0f}s]))'),
+            "alerts_firing": prom.query('count(ALERTS{alertstate="firing"}) or vector(0)'),
+            "alerts_pending": prom.query('count(ALERTS{alertstate="pending"}) or vector(0)'),
         }
     finally:
         prom.stop()
@@ -286,6 +314,7 @@ def measure_fleet(families: list[Family], workers: int, *, evaluations: int,
         "workers": workers,
         "agent_names": AGENT_NAMES,
         "scrape_interval_s": scrape_interval,
+        "history_s": history_s,
         "build_s": round(build_s, 1),
         "ingest_s": round(ingest_s, 1),
         "groups": {name: {"median_s": median(t), "max_s": max(t), "n": len(t)}
@@ -310,13 +339,15 @@ def _after(rfc3339: str, epoch: float) -> bool:
     return datetime.fromisoformat(text).timestamp() > epoch
 
 
-def run(template_text: str, sizes: list[int], evaluations: int, workdir: Path,
-        log: Any = print) -> dict[str, Any]:
+def run(template_text: str, captured_at: float, sizes: list[int], evaluations: int,
+        workdir: Path, log: Any = print) -> dict[str, Any]:
     families = parse_template(template_text)
     per_worker = series_per_worker(families)
+    age_s = template_age(families, captured_at)
     log(f"rule cost: {per_worker['total']} series per worker "
-        f"({per_worker['exporter']} from the exporter)")
-    results = [measure_fleet(families, n, evaluations=evaluations, workdir=workdir / f"rules-{n}",
-                             log=log) for n in sizes]
+        f"({per_worker['exporter']} from the exporter), counters at the rates of a worker "
+        f"{age_s:.0f} s old")
+    results = [measure_fleet(families, n, age_s=age_s, evaluations=evaluations,
+                             workdir=workdir / f"rules-{n}", log=log) for n in sizes]
     return {"series_per_worker": per_worker, "fleets": results,
             "eval_interval_s": EVAL_INTERVAL_S, "agent_names": AGENT_NAMES}

@@ -115,21 +115,23 @@ def main(argv: list[str] | None = None) -> int:
         elif suite == "rules":
             import rules_scale
 
-            template = (results.get("scrape") or {}).get("template")
-            if template is None:
+            captured = results.get("scrape")
+            if captured is None:
                 import scrape
 
                 log("  capturing a worker's exposition for the fleet template")
-                template = scrape.run(True, tmp / "scrape", log)["template"]
-            results["rules"] = rules_scale.run(template, sizes, 2 if args.quick else 5,
-                                               tmp / "rules", log)
+                captured = scrape.run(True, tmp / "scrape", log)
+            results["rules"] = rules_scale.run(
+                captured["template"], captured["template_captured_at"], sizes,
+                2 if args.quick else 5, tmp / "rules", log)
         results["durations_s"][suite] = round(time.monotonic() - t0, 1)
     results["total_s"] = round(time.monotonic() - started, 1)
     results["machine"] = machine_description()
     results["versions"] = report.versions()
     results["command"] = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
         f" --only {args.only}" if args.only != ",".join(SUITES) else "")
-    results.get("scrape", {}).pop("template", None)
+    for key in ("template", "template_captured_at"):
+        results.get("scrape", {}).pop(key, None)
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")

@@ -71,6 +71,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
                         latencies[k].append(seconds * 1e3)
                         last[k] = (body, ctype)
                         await asyncio.sleep(0.005)
+                captured_at = time.time()
             finally:
                 for s in sessions.values():
                     await s.close()
@@ -90,6 +91,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
     result["total_series_ratio"] = (result["exporter"]["series"]["total"]
                                     / max(1, result["sdk"]["series"]["total"]))
     result["template"] = last["exporter_text"][0].decode()
+    result["template_captured_at"] = captured_at
     return result
 
 

@@ -38,7 +38,9 @@ class WireTap:
         self._wrap("_handle_register", self._before_register)
         self._wrap("_handle_availability", self._before_availability)
         self._wrap("_handle_assignment", self._before_assignment)
-        self._wrap_async("_queue_msg", self._before_send)
+        # ``_queue_msg`` is a coroutine function that every caller awaits at once: a plain
+        # wrapper returning its coroutine saves a coroutine and a frame per message
+        self._wrap("_queue_msg", self._before_send)
         self._wrap_connection("_run_ws")
 
     def uninstall(self) -> None:
@@ -59,20 +61,6 @@ class WireTap:
             except Exception:
                 report("wire")
             return original(msg, *args, **kwargs)
-
-        setattr(self._view.worker, name, tapped)
-
-    def _wrap_async(self, name: str, before: Callable[[Any], None]) -> None:
-        original = getattr(self._view.worker, name)
-        self._originals[name] = original
-        report = self._errors.report
-
-        async def tapped(msg: Any, *args: Any, **kwargs: Any) -> Any:
-            try:  # not ``with guard()``: one object less per message on the worker's path
-                before(msg)
-            except Exception:
-                report("wire")
-            return await original(msg, *args, **kwargs)
 
         setattr(self._view.worker, name, tapped)
 

@@ -549,6 +549,26 @@ def tiny_traffic(config: RulesConfig) -> list[Worker]:
     return [w]
 
 
+def failures_below_either_threshold(config: RulesConfig) -> list[Worker]:
+    """JobsFailing needs both a failure ratio and a failure count above their thresholds:
+    one agent fails many jobs out of far more (ratio too low), another fails every job but
+    too few of them within the window (count too low)."""
+    p = config.alerts["jobs_failing"].params
+    window = minutes(p["window"])
+    sel = selector_labels(config)
+    busy = Worker("10.0.0.5:10781", agent="busy", job_labels=dict(sel))
+    per_minute = 10 * math.ceil(p["min_failures"])
+    busy.counter("jobs_finished", math.ceil(per_minute / (p["ratio_above"] * 0.5)))
+    busy.counter("jobs_failed", per_minute, reason="entrypoint_error")
+    rare = Worker("10.0.0.6:10781", agent="rare", job_labels=dict(sel))
+    # at most ceil(min_failures) - 1 failures in any window, every job that ends fails
+    gap = window + 1
+    spaced = (lambda t: 1 if t % gap == 0 else 0)
+    rare.counter("jobs_finished", spaced)
+    rare.counter("jobs_failed", spaced, reason="entrypoint_error")
+    return [busy, rare]
+
+
 # --- recording rules ------------------------------------------------------------------------
 
 

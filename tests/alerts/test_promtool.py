@@ -20,6 +20,7 @@ from alert_scenarios import (
     bursty_fleet,
     recording_test,
     scenarios,
+    failures_below_either_threshold,
     silent_test,
     tiny_traffic,
 )
@@ -139,6 +140,8 @@ def test_healthy_bursty_fleet_stays_silent(promtool: str, tmp_path: Path,
                     bursty_fleet(config), length=200),
         silent_test(config, "one refused offer every ten minutes is too few to alert on",
                     tiny_traffic(config), length=60),
+        silent_test(config, "job failures below the ratio or below the count",
+                    failures_below_either_threshold(config), length=90),
     ])
 
 

@@ -111,14 +111,12 @@ def _jobs_failing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     failed = f"sum {q.by()} (increase({q.raw('jobs_failed')}[{p['window']}]))"
     finished = f"sum {q.by()} (increase({q.raw('jobs_finished')}[{p['window']}]))"
+    # the failure count is filtered before dividing, so Prometheus selects it once, not twice
     return (f"""
-(
-  {failed}
-    /
-  ({finished} > 0)
-) > {number(p["ratio_above"])}
-  and
-{failed} >= {number(p["min_failures"])}
+({failed} >= {number(p["min_failures"])})
+  /
+({finished} > 0)
+  > {number(p["ratio_above"])}
 """, f"{{{{ $value | humanizePercentage }}}} of the jobs of {t.agent} that ended in the last "
         f"{p['window']} failed (alert above {_pct(p['ratio_above'])} with at least "
         f"{number(p['min_failures'])} failures).")
