@@ -159,7 +159,7 @@ def summarise(pairs: list[dict[str, Any]], rate: float) -> dict[str, Any]:
 
 
 async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
-    pairs_n, rounds, sat_rounds, seconds = (1, 4, 3, 3.0) if quick else (3, 8, 6, 4.0)
+    pairs_n, rounds, sat_rounds, seconds = (1, 4, 3, 3.0) if quick else (5, 6, 5, 4.0)
     mix = JobMix()
     pairs = []
     async with simulator() as sim:

@@ -163,7 +163,12 @@ class FleetServer:
                 self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
                 self.send_header("Content-Length", str(len(body or b"")))
                 self.end_headers()
-                self.wfile.write(body or b"")
+                try:
+                    self.wfile.write(body or b"")
+                except (BrokenPipeError, ConnectionResetError):
+                    # Prometheus gave up on the scrape (stopping, or past its timeout): that
+                    # step is missing from its history, which "samples per window" shows
+                    pass
 
             def log_message(self, *args: Any) -> None:
                 pass

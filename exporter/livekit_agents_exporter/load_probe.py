@@ -61,8 +61,12 @@ class ObservedLoadFnc:
             with self._errors.guard("load_fnc"):
                 self._recorder.load_fnc_raised(time.perf_counter() - start)
             raise
-        with self._errors.guard("load_fnc"):
+        # not ``with guard()``: the executor thread runs this with cold caches, where every
+        # extra call and object showed up in the worker's CPU (benchmarks/)
+        try:
             self._recorder.load_sampled(value, time.perf_counter() - start)
+        except Exception:
+            self._errors.report("load_fnc")
         return value
 
     def __reduce__(self) -> tuple[Any, ...]:

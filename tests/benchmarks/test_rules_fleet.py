@@ -1,0 +1,62 @@
+"""The synthetic fleet of the rule benchmark must look like a healthy fleet to the rules: a
+fleet whose counters grew too slowly once made LoadStale fire on nine workers in ten,
+and the benchmark then measured alert bookkeeping instead of rule cost."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+from livekit_agents_exporter.rules import load_config, render_rules
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+from rules_scale import STEP_S, Shard, longest_raw_range, parse_template, template_age  # noqa: E402
+
+TEMPLATE = """\
+# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
+# TYPE process_start_time_seconds gauge
+process_start_time_seconds 1000.0
+# HELP livekit_agents_load_fnc_duration_seconds Time load_fnc took.
+# TYPE livekit_agents_load_fnc_duration_seconds histogram
+livekit_agents_load_fnc_duration_seconds_bucket{agent_name="a",le="+Inf"} 40.0
+livekit_agents_load_fnc_duration_seconds_count{agent_name="a"} 40.0
+livekit_agents_load_fnc_duration_seconds_sum{agent_name="a"} 0.01
+# HELP livekit_agents_worker_registered Registered.
+# TYPE livekit_agents_worker_registered gauge
+livekit_agents_worker_registered{agent_name="a"} 1.0
+"""
+
+
+def _values(body: bytes, name: str) -> dict[str, float]:
+    pattern = re.compile(rf'^{name}\{{instance="([^"]+)"[^}}]*\}} (\S+) \d+$', re.M)
+    return {inst: float(v) for inst, v in pattern.findall(body.decode())}
+
+
+def test_counters_grow_at_the_captured_workers_rate() -> None:
+    families = parse_template(TEMPLATE)
+    age = template_age(families, captured_at=1020.0)
+    assert age == 20.0  # 40 load_fnc calls in 20 s: 2 per second, as the SDK calls it
+    shard = Shard(families, [0, 1, 2], "agent-00", age)
+    name = "livekit_agents_load_fnc_duration_seconds_count"
+    first, later = _values(shard.render(0, 0), name), _values(shard.render(8, 0), name)
+    for instance, start in first.items():
+        rate = (later[instance] - start) / (8 * STEP_S)
+        # each worker keeps its own traffic share (0.5x .. 1.5x) of the captured rate
+        assert 1.0 <= rate <= 3.0, (instance, rate)  # far above LoadStale's 0.2/s
+    assert _values(shard.render(8, 0), "livekit_agents_worker_registered") == {
+        i: 1.0 for i in first}
+
+
+def test_history_covers_the_longest_range_over_worker_series() -> None:
+    rules = render_rules(load_config())
+    exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
+    assert "livekit_agents_worker_full_transitions_total" in exprs and "[15m]" in exprs
+    assert longest_raw_range(rules) == 900.0
+    # ranges over recorded series (a colon in the name) are not the workers' history
+    mixed = {"groups": [{"rules": [
+        {"expr": "max_over_time(agent_name:livekit_agents_workers:count[6h])"},
+        {"expr": 'rate(livekit_agents_job_requests_total{job="x"}[10m])'}]}]}
+    assert longest_raw_range(mixed) == 600.0
