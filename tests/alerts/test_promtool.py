@@ -18,9 +18,9 @@ from alert_scenarios import (
     Scenario,
     alert_test,
     bursty_fleet,
+    failures_below_either_threshold,
     recording_test,
     scenarios,
-    failures_below_either_threshold,
     silent_test,
     tiny_traffic,
 )
