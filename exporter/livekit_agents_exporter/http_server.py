@@ -39,7 +39,7 @@ import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,8 +227,9 @@ class MetricsServer:
         if thread is None or not thread.is_alive():
             return
         if loop is not None and loop.is_running():
-            # racing a restart, the loop seen here may already be gone: nothing to stop then
-            with contextlib.suppress(RuntimeError, TimeoutError):
+            # racing a restart, the loop seen here may be closed, or be tearing down and cancel
+            # what is queued on it; either way the supervisor sees _stopping and ends
+            with contextlib.suppress(RuntimeError, TimeoutError, CancelledError):
                 asyncio.run_coroutine_threadsafe(self._close(), loop).result(timeout=10)
                 loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)

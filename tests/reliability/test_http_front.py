@@ -273,23 +273,35 @@ def test_clients_caught_by_a_crash_are_answered_or_refused_never_left_hanging(en
 
 def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
     e = endpoint()
-    port = e.server.port
-    e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("injected")))
-    # someone else grabs the port while the exporter restarts
-    wait_until(lambda: e.error_count("http_server") >= 1, what="the crash")
     thief = socket.socket()
+    thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+
+    def crash_after_losing_the_port() -> None:
+        # on the server's own loop, so nothing can rebind in between: free the port, let
+        # someone else take it, then die
+        e.server._listener.close()
+        thief.bind(("127.0.0.1", e.server.port))
+        thief.listen()
+        raise SystemExit("injected")
+
+    e.server._loop.call_soon_threadsafe(crash_after_losing_the_port)
     try:
-        thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            thief.bind(("127.0.0.1", port))
-            thief.listen()
-        except OSError:
-            pytest.skip("the exporter rebound before the port could be taken")
-        wait_until(lambda: e.server.restarts >= 2, timeout=10, what="rebind attempts")
+        wait_until(lambda: e.server.restarts >= 3, timeout=10, what="rebind attempts")
         assert e.server._thread.is_alive()
+        assert e.error_count("http_server") >= 3  # the crash and each failed bind, counted
     finally:
         thief.close()
     wait_until(e.clean_scrape_works, timeout=20, what="the endpoint to serve again")
+
+
+def test_stop_while_the_endpoint_restarts_is_quiet():
+    """stop() can meet the loop mid-teardown, which cancels what stop() queued on it."""
+    for delay in [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02] * 3:
+        e = Endpoint()
+        e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("x")))
+        time.sleep(delay)
+        e.server.stop()
+        assert not e.server._thread.is_alive()
 
 
 def test_handler_failure_answers_500_and_is_counted(endpoint, monkeypatch):
