@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import time
 import tracemalloc
 from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+from livekit.agents import worker as sdk_worker
 from livekit.protocol import agent as proto
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 
@@ -108,21 +110,42 @@ def bench_load_fnc(calls: int, repeats: int) -> dict[str, Any]:
             bare.append(_per_call_ns(bare_loop, calls))
             hooked.append(_per_call_ns(wrapped_loop, calls))
         out[label] = _pair(bare, hooked)
-    out["sdk_call_path_ns"] = _sdk_invoke_ns(slot, worker, max(200, calls // 20), repeats)
+
+    def slot_load(worker: Any) -> float:  # a plain function: the SDK's cheapest to inspect
+        return slot(worker)
+
+    wrapped_slot_load = ObservedLoadFnc(slot_load, rec, ErrorSink())
+    # the SDK inspects load_fnc's signature on every call (``_invoke_load_fnc``)
+    inspected: dict[str, Any] = {"plain function": slot_load, "callable object": slot}
+    default = getattr(getattr(sdk_worker, "_DefaultLoadCalc", None), "get_load", None)
+    if default is not None:
+        inspected["the SDK's default (a bound method)"] = default
+    inspected["wrapped"] = wrapped_slot_load
+    out["signature_ns"] = {
+        label: median([_per_call_ns(lambda f=fn: _inspect_loop(f, calls // 10), calls // 10)
+                       for _ in range(repeats)])
+        for label, fn in inspected.items()}
+    out["sdk_call_path"] = _sdk_invoke(slot_load, wrapped_slot_load, worker,
+                                       max(200, calls // 20), repeats)
     return out
 
 
-def _sdk_invoke_ns(fn: Any, worker: Any, calls: int, repeats: int) -> float | None:
-    """How the SDK calls load_fnc: ``AgentServer._invoke_load_fnc`` (1.8), executor hop included."""
-    from livekit.agents import worker as sdk_worker
+def _inspect_loop(fn: Any, calls: int) -> None:
+    for _ in range(calls):
+        list(inspect.signature(fn).parameters.values())
 
+
+def _sdk_invoke(bare_fn: Any, wrapped_fn: Any, worker: Any, calls: int,
+                repeats: int) -> dict[str, float] | None:
+    """The SDK's own call of load_fnc, ``AgentServer._invoke_load_fnc`` (1.8): signature
+    inspection and executor hop included, for the bare and the wrapped function."""
     cls = getattr(sdk_worker, "AgentServer", None)
     invoke = getattr(cls, "_invoke_load_fnc", None)
     if invoke is None:
         return None
-    stub = SimpleNamespace(_load_fnc=fn, active_jobs=worker.active_jobs)  # fn(stub) reads it
 
-    async def loop_calls() -> float:
+    async def loop_calls(fn: Any) -> float:
+        stub = SimpleNamespace(_load_fnc=fn, active_jobs=worker.active_jobs)  # fn(stub) reads it
         start = time.perf_counter_ns()
         for _ in range(calls):
             await invoke(stub)
@@ -130,7 +153,11 @@ def _sdk_invoke_ns(fn: Any, worker: Any, calls: int, repeats: int) -> float | No
 
     loop = asyncio.new_event_loop()
     try:
-        return median([loop.run_until_complete(loop_calls()) for _ in range(repeats)])
+        bare, hooked = [], []
+        for _ in range(repeats):
+            bare.append(loop.run_until_complete(loop_calls(bare_fn)))
+            hooked.append(loop.run_until_complete(loop_calls(wrapped_fn)))
+        return _pair(bare, hooked)
     finally:
         loop.close()
 

@@ -170,9 +170,8 @@ async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
         # A/A control: two bare workers measured the same way, so that the exporter's
         # figures can be read against what two identical processes already differ by
         log("  overhead: control pair (two bare workers)")
-        control = await run_pair(sim, index=pairs_n, rounds=max(2, rounds // 2),
-                                 sat_rounds=max(2, sat_rounds // 2), seconds=seconds,
-                                 log_dir=log_dir, log=log, control=True)
+        control = await run_pair(sim, index=pairs_n, rounds=rounds, sat_rounds=sat_rounds,
+                                 seconds=seconds, log_dir=log_dir, log=log, control=True)
     summary = summarise(pairs, mix.rate)
     summary["control"] = summarise([control], mix.rate)
     summary["mix"] = {"rate": mix.rate, "job_s": mix.job_s, "reject_share": mix.reject_share,

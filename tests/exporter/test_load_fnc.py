@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import math
 
 import pytest
@@ -58,6 +59,15 @@ def test_worker_argument_is_passed_like_the_sdk_does():
     probe, _ = _probe(lambda worker: seen.append(worker) or 0.25)
     assert probe("the-worker") == 0.25
     assert seen == ["the-worker"]
+
+
+def test_sdk_signature_inspection_sees_one_parameter_whatever_the_user_function_takes():
+    """The SDK inspects load_fnc's signature on every call to decide what to pass."""
+    for fn in (lambda: 0.1, lambda worker: 0.1, lambda *args: 0.1):
+        probe, _ = _probe(fn)
+        params = list(inspect.signature(probe).parameters.values())
+        assert [p.name for p in params] == ["worker"] and params[0].default is None
+    assert probe.__signature__ is _probe(lambda: 0.1)[0].__signature__  # built once, not per call
 
 
 def test_async_load_fnc_is_refused_at_instrumentation(sim_free_options):
