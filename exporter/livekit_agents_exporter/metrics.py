@@ -26,6 +26,13 @@ Kind = Literal["gauge", "counter", "histogram", "info"]
 REJECT_REASONS = ("full", "draining", "on_request", "unanswered", "error")
 LOAD_FNC_ERRORS = ("exception", "non_numeric", "nan", "out_of_range")
 JOB_FAILURE_REASONS = ("entrypoint_error", "process_exit")
+# Job executor failures the SDK only logs: a process that failed to start or initialise, an
+# assigned job that got no process, a process that could not take the job it was handed.
+JOB_PROCESS_FAILURE_REASONS = ("initialize", "acquire", "launch")
+# The exporter's hooks into the worker, each attached (or switched off) on its own.
+EXPORTER_HOOKS = ("worker_run", "load_fnc", "request_fnc", "entrypoint", "register",
+                  "availability", "assignment", "outgoing", "connection", "job_failures",
+                  "process_failures")
 # Where an exporter-internal failure was caught; fixed so the series exist from the start.
 EXPORTER_COMPONENTS = ("load_fnc", "request_fnc", "assignment_timeout", "job_events", "wire",
                        "connection", "gauge", "collector", "scrape", "http_server",
@@ -100,6 +107,9 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "Resident memory of the largest job process (process executor only)."),
     _spec("job_memory_limit_bytes", "gauge",
           "Configured job_memory_limit_mb in bytes; 0 means no limit."),
+    _spec("worker_cloud_load_defaults", "gauge",
+          "1 when the worker runs on LiveKit Cloud, where the SDK replaces a custom load_fnc "
+          "and load_threshold with its own defaults, else 0."),
     # --- what crossed the wire ----------------------------------------------------
     _spec("job_requests", "counter", "Job offers (AvailabilityRequest) received from the server."),
     _spec("job_requests_accepted", "counter", "Job offers answered available=true."),
@@ -119,6 +129,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "Jobs that ended badly: entrypoint_error (the entrypoint raised) or process_exit "
           "(the job process exited non-zero or was killed).",
           labels=("reason",)),
+    _spec("job_process_failures", "counter",
+          "Job executor failures the SDK only logs, by reason: initialize (a job process failed "
+          "to start or initialise), acquire (an assigned job got no process), launch (a process "
+          "could not take the job it was handed).",
+          labels=("reason",)),
     _spec("worker_full_transitions", "counter", "Transitions of the reported status to WS_FULL."),
     _spec("worker_full_seconds", "counter", "Seconds the worker reported itself WS_FULL."),
     _spec("worker_registrations", "counter",
@@ -132,6 +147,11 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "by component: load_fnc, request_fnc, assignment_timeout, job_events, wire, connection, "
           "gauge, collector, scrape, http_server, http_handler, other.",
           labels=("component",)),
+    _spec("exporter_hooks_attached", "gauge",
+          "1 while the exporter's hook into the worker is attached, 0 when it is not (the worker "
+          "has not run yet, or the SDK internal it needs has moved): a 0 means that part of the "
+          "worker is not observed.",
+          labels=("hook",)),
     # --- distributions ------------------------------------------------------------
     _spec("worker_load_samples_ratio", "histogram",
           "Every load_fnc sample (every 0.5 s and before each offer), so spikes between scrapes "

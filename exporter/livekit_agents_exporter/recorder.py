@@ -43,6 +43,8 @@ FIXED_LABEL_VALUES: dict[str, tuple[str, ...]] = {
     "load_fnc_errors": m.LOAD_FNC_ERRORS,
     "jobs_failed": m.JOB_FAILURE_REASONS,
     "exporter_errors": m.EXPORTER_COMPONENTS,
+    "job_process_failures": m.JOB_PROCESS_FAILURE_REASONS,
+    "exporter_hooks_attached": m.EXPORTER_HOOKS,
 }
 
 
