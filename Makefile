@@ -9,7 +9,7 @@ VENV_NEW := .venv/sdk-$(SDK_NEW)
 VENV_OLD := .venv/sdk-$(SDK_OLD)
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-new test-old generate bench clean
+.PHONY: demo test test-new test-old test-matrix matrix-venvs generate bench clean
 
 $(VENV_NEW)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_NEW)
@@ -35,6 +35,32 @@ test-new: $(VENV_NEW)/.installed
 # the old SDK runs the suites that exercise the worker; rules and dashboard do not depend on it
 test-old: $(VENV_OLD)/.installed
 	$(VENV_OLD)/bin/python -m pytest -m "not sdk_independent" $(PYTEST_ARGS)
+
+# The minor-release matrix: a short real-worker counting scenario on the latest patch of
+# every minor release of the supported range (the full suite runs at both ends, above).
+# One venv per release, with only what the scenario needs; MATRIX_VENV_DIR moves them.
+MATRIX_SDKS ?= 1.2.18 1.3.12 1.4.6 1.5.17 1.6.10 1.7.1 1.8.9
+MATRIX_VENV_DIR ?= .venv
+MATRIX_TESTS ?= tests/matrix
+MATRIX_STAMPS := $(foreach v,$(MATRIX_SDKS),$(MATRIX_VENV_DIR)/sdk-$(v)/.matrix-installed)
+
+# 1.2.x, 1.3.x and 1.5.x import httpx without depending on it
+$(MATRIX_VENV_DIR)/sdk-%/.matrix-installed: pyproject.toml
+	$(PYTHON) -m venv $(MATRIX_VENV_DIR)/sdk-$*
+	$(MATRIX_VENV_DIR)/sdk-$*/bin/pip install -q --disable-pip-version-check -e ".[matrix]" \
+		"livekit-agents==$*" $(if $(filter 1.2.% 1.3.% 1.5.%,$*),httpx)
+	touch $@
+
+matrix-venvs: $(MATRIX_STAMPS)
+
+test-matrix: $(MATRIX_STAMPS)
+	@failed=""; for v in $(MATRIX_SDKS); do \
+		start=$$(date +%s); \
+		if $(MATRIX_VENV_DIR)/sdk-$$v/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) $(PYTEST_ARGS); \
+		then echo "test-matrix: livekit-agents $$v passed in $$(( $$(date +%s) - start ))s"; \
+		else echo "test-matrix: livekit-agents $$v FAILED"; failed="$$failed $$v"; fi; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-matrix: failed on$$failed"; exit 1; fi
 
 generate: $(VENV_NEW)/.installed
 	$(VENV_NEW)/bin/python -m livekit_agents_exporter.generate

@@ -32,6 +32,7 @@ from livekit.protocol import agent as proto
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 
 from livekit_agents_exporter import recorder as recorder_mod
+from livekit_agents_exporter.hooks import Hooks
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.recorder import Recorder
 from livekit_agents_exporter.request_probe import ObservedRequestFnc
@@ -287,7 +288,7 @@ def bench_hooks(calls: int, repeats: int) -> dict[str, Any]:
     rec = new_recorder()
     errors = ErrorSink()
     bare, tapped = _StubWorker(), _StubWorker()
-    WireTap(WorkerView(tapped), rec, errors).install()
+    WireTap(WorkerView(tapped), rec, errors).install(Hooks(rec, errors, "bench"))
     slot = SlotLoad(64)
     load_worker = SimpleNamespace(active_jobs=[object()] * 8)
     observed_load = ObservedLoadFnc(slot, rec, errors)

@@ -4,12 +4,17 @@ It accepts the three ways people run workers: an ``AgentServer`` (1.3+), a legac
 ``Worker`` (1.0-1.2) and the ``WorkerOptions`` handed to ``cli.run_app`` (where the
 user never holds the worker). The metrics endpoint starts immediately, so a bad
 address fails before the worker does; the hooks are wired when the worker starts
-running, once its agent name, callbacks and dev/prod mode are final.
+running, once its agent name, callbacks and dev/prod mode are final. Every series
+exists from the ``instrument()`` call on, with each hook reported unattached until it
+is, and a worker that runs without going through the hook is warned about once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +26,7 @@ from prometheus_client import (
 )
 
 from . import sdk
+from .hooks import Hooks
 from .http_server import DEFAULT_HOST, DEFAULT_PORT, MetricsServer
 from .job_probe import (
     JobEventHandler,
@@ -39,6 +45,11 @@ from .wire_tap import WireTap
 
 _ATTR = "_livekit_agents_exporter"
 _UNSET: Any = object()
+logger = logging.getLogger("livekit_agents_exporter")
+
+#: seconds a worker may run without its run() going through the exporter's hook before
+#: the one warning about it (for options: seconds after instrument() without such a worker)
+RUN_HOOK_GRACE_S = 30.0
 
 
 class Exporter:
@@ -51,10 +62,14 @@ class Exporter:
         self.settings = settings
         self.errors = ErrorSink()
         self.recorder = Recorder(registry, self.errors)
+        self.recorder.refuses_when_full = sdk.REFUSES_WHEN_FULL
+        self.hooks = Hooks(self.recorder, self.errors, sdk.SDK_VERSION)
         self.worker: Any = None
+        self.on_cloud = False
         self._tap: WireTap | None = None
         self._job_events: JobEventHandler | None = None
         self._drain: DrainThread | None = None
+        self._watchdog: RunWatchdog | None = None
 
     @property
     def url(self) -> str | None:
@@ -62,62 +77,104 @@ class Exporter:
         return self.server.url if self.server else None
 
     # -- wiring --------------------------------------------------------------------
-    def wrap_callbacks(self, load_fnc: Callable[..., float] | None,
-                       request_fnc: Callable[..., Any] | None,
-                       entrypoint: Callable[..., Any] | None) -> tuple[Any, Any, Any]:
-        """Observed versions of the user's callbacks (the SDK defaults when None)."""
-        if not isinstance(load_fnc, ObservedLoadFnc) and _should_wrap_load(load_fnc):
-            load_fnc = ObservedLoadFnc(load_fnc or sdk.DEFAULT_LOAD_FNC, self.recorder, self.errors)
-            load_fnc.owner = self
-        if not isinstance(request_fnc, ObservedRequestFnc):
-            request_fnc = ObservedRequestFnc(
-                request_fnc or _default_request_fnc(), self.recorder, self.errors)
-        if entrypoint is not None and not isinstance(entrypoint, ObservedEntrypoint):
-            entrypoint = ObservedEntrypoint(entrypoint)
-        return load_fnc, request_fnc, entrypoint
+    def observed_load_fnc(self, load_fnc: Callable[..., float] | None) -> ObservedLoadFnc:
+        """The user's load_fnc (the SDK default when None), observed."""
+        if isinstance(load_fnc, ObservedLoadFnc):
+            return load_fnc
+        fn = load_fnc or sdk.DEFAULT_LOAD_FNC
+        if fn is None:
+            raise sdk.HookUnavailable("the SDK's default load function was not found")
+        observed = ObservedLoadFnc(fn, self.recorder, self.errors)
+        observed.owner = self
+        return observed
+
+    def observed_request_fnc(self, request_fnc: Callable[..., Any] | None) -> ObservedRequestFnc:
+        """The user's request handler (the SDK default when None), observed."""
+        if isinstance(request_fnc, ObservedRequestFnc):
+            return request_fnc
+        fn = request_fnc or sdk.DEFAULT_REQUEST_FNC
+        if fn is None:
+            raise sdk.HookUnavailable("the SDK's default request handler was not found")
+        observed = ObservedRequestFnc(fn, self.recorder, self.errors)
+        observed.owner = self
+        return observed
+
+    def bind_series(self, agent_name: str, worker_type: str,
+                    live: dict[str, Callable[[], float]] | None = None) -> None:
+        """Create every series under ``agent_name`` (again, when the worker runs)."""
+        self.recorder.bind(
+            agent_name,
+            {"worker_type": worker_type, "sdk_version": sdk.SDK_VERSION,
+             "exporter_version": __version__},
+            live or {})
 
     def attach(self, worker: Any) -> None:
-        """Wire the hooks into a worker that is about to run."""
+        """Wire the hooks into a worker that is about to run, each one on its own."""
         if self.worker is not None:
             if self.worker is worker:
                 return
             raise InstrumentationError(
                 "these WorkerOptions were instrumented once and already run by another worker; "
                 "call instrument() again for each worker")
+        self.worker = worker
+        hooks = self.hooks
+        hooks.attach("worker_run", lambda: None)
         view = sdk.WorkerView(worker)
-        load_fnc, request_fnc, entrypoint = self.wrap_callbacks(
-            view.get_load_fnc(), view.get_request_fnc(), view.get_entrypoint())
-        if load_fnc is not None:
-            view.set_load_fnc(load_fnc)
-        view.set_request_fnc(request_fnc)
-        if entrypoint is not None:
-            view.set_entrypoint(entrypoint)
+        self._note_cloud(view)
+        if self.on_cloud:
+            hooks.off("load_fnc")  # the SDK replaces any load_fnc with its default there
+        else:
+            hooks.attach("load_fnc", lambda: view.set_load_fnc(
+                self.observed_load_fnc(view.get_load_fnc())))
+        hooks.attach("request_fnc", lambda: view.set_request_fnc(
+            self.observed_request_fnc(view.get_request_fnc())))
+        hooks.attach("entrypoint", lambda: self._observe_entrypoint(view))
         self._tap = WireTap(view, self.recorder, self.errors)
-        self._tap.install()
+        self._tap.install(hooks)
         stats = ProcessStats(view.job_process_pids)
-        self.recorder.bind(
-            view.agent_name,
-            {"worker_type": view.worker_type, "sdk_version": sdk.SDK_VERSION,
-             "exporter_version": __version__},
-            {
-                "worker_load_threshold_ratio": view.load_threshold,
-                "worker_effective_load_ratio": view.effective_load,
-                "worker_draining": view.draining,
-                "worker_active_jobs": view.active_jobs,
-                "job_processes": stats.count,
-                "job_processes_resident_memory_bytes": stats.total_rss,
-                "job_process_max_resident_memory_bytes": stats.max_rss,
-                "job_memory_limit_bytes": view.memory_limit_bytes,
-            },
-        )
+        live: dict[str, Callable[[], float]] = {
+            "worker_load_threshold_ratio": view.load_threshold,
+            "worker_effective_load_ratio": view.effective_load,
+            "worker_draining": view.draining,
+            "worker_active_jobs": view.active_jobs,
+            "job_processes": stats.count,
+            "job_processes_resident_memory_bytes": stats.total_rss,
+            "job_process_max_resident_memory_bytes": stats.max_rss,
+            "job_memory_limit_bytes": view.memory_limit_bytes,
+        }
+        if self.on_cloud:  # no load samples there: read the load the SDK last computed
+            live["worker_load_ratio"] = view.reported_load
+        self.bind_series(_read(lambda: view.agent_name, ""), _read(lambda: view.worker_type, ""),
+                         live)
         self._job_events = JobEventHandler(self.recorder, self.errors)
-        install_job_event_handler(self._job_events)
+        hooks.attach("job_failures", lambda: install_job_event_handler(self._job_events))
         self._drain = DrainThread(self.recorder, self.errors)
         self._drain.start()
-        self.worker = worker
+
+    def _observe_entrypoint(self, view: sdk.WorkerView) -> None:
+        entrypoint = view.get_entrypoint()
+        if entrypoint is None:
+            raise sdk.HookUnavailable("the worker has no entrypoint")
+        if not isinstance(entrypoint, ObservedEntrypoint):
+            view.set_entrypoint(ObservedEntrypoint(entrypoint))
+
+    def _note_cloud(self, view: sdk.WorkerView) -> None:
+        """On LiveKit Cloud the SDK puts its own load_fnc and load_threshold in place."""
+        self.on_cloud = _read(lambda: sdk.on_cloud(view.worker), False)
+        self.recorder.set_cloud_load_defaults(self.on_cloud)
+        if self.on_cloud:
+            logger.warning(
+                "livekit-agents-exporter: this worker runs on LiveKit Cloud (%s is set), where "
+                "livekit-agents replaces a custom load_fnc and load_threshold with its defaults; "
+                "load samples are not observed (exporter_hooks_attached{hook=\"load_fnc\"} 0), "
+                "worker_load_ratio shows the load the SDK computed, everything on the wire is "
+                "counted as usual (livekit_agents_worker_cloud_load_defaults 1)",
+                sdk.CLOUD_TOKEN_ENV)
 
     def close(self) -> None:
         """Stop serving and remove the hooks' side effects (the worker keeps running)."""
+        if self._watchdog is not None:
+            self._watchdog.stop()
         if self.server is not None:
             self.server.stop()
         if self._job_events is not None:
@@ -128,16 +185,81 @@ class Exporter:
             self._drain = None
 
 
-def _default_request_fnc() -> Callable[..., Any]:
-    from livekit.agents import worker as worker_mod
+def _read(getter: Callable[[], Any], default: Any) -> Any:
+    """A fact read from the SDK, or ``default`` when the name it needs has moved."""
+    try:
+        return getter()
+    except Exception:
+        return default
 
-    return worker_mod._default_request_fnc
 
+class RunWatchdog:
+    """Warns once when a worker runs but its run() never went through the exporter's hook.
 
-def _should_wrap_load(load_fnc: Callable[..., float] | None) -> bool:
-    """On LiveKit Cloud the SDK replaces any custom load_fnc with its default: leave it be."""
-    is_default = load_fnc is None or load_fnc == sdk.DEFAULT_LOAD_FNC
-    return not (is_default and os.environ.get("LIVEKIT_WORKER_TOKEN"))
+    That happens when something held the old ``run`` method (``run = server.run`` taken
+    before ``instrument()``) or the worker was started another way: the endpoint then
+    serves every series at 0 with ``exporter_hooks_attached`` 0, and this says why.
+    """
+
+    def __init__(self, exporter: Exporter, view: sdk.WorkerView | None, grace: float) -> None:
+        self._exporter = exporter
+        self._view = view
+        self._grace = grace
+        self._stop = threading.Event()
+        self.warned = False
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="livekit-agents-exporter-run-watchdog")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive()
+
+    def _running(self) -> bool:
+        assert self._view is not None
+        return bool(_read(lambda: self._view.running, False))  # type: ignore[union-attr]
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        running_since: float | None = None
+        poll = min(1.0, self._grace / 4)
+        while not self._stop.wait(poll):
+            if self._exporter.worker is not None:
+                return  # the hook ran
+            now = time.monotonic()
+            if self._view is not None:
+                if not self._running():
+                    running_since = None
+                    continue
+                running_since = running_since or now
+                if now - running_since < self._grace:
+                    continue
+                logger.warning(
+                    "livekit-agents-exporter: the worker has been running for %.0f s but its "
+                    "run() never went through the exporter's hook, so nothing about it is "
+                    "observed (livekit_agents_exporter_hooks_attached{hook=\"worker_run\"} 0). "
+                    "Likely cause: something held the old run method, e.g. `run = server.run` "
+                    "taken before instrument(), or the worker was started another way; call "
+                    "instrument() before anything takes server.run", now - running_since)
+            elif now - started >= self._grace:
+                logger.warning(
+                    "livekit-agents-exporter: %.0f s after instrument(options), no worker built "
+                    "from these options has started, so nothing is observed "
+                    "(livekit_agents_exporter_hooks_attached{hook=\"worker_run\"} 0). If this "
+                    "process runs a worker, it was not built from the instrumented options by "
+                    "cli.run_app(); pass the same options object", now - started)
+            else:
+                continue
+            self.warned = True
+            return
 
 
 def instrument(
@@ -174,6 +296,7 @@ def instrument(
             "instrument() a worker once")
     kind = _kind_of(target)
     _check_target(target, kind)
+    sdk.check_tested_range()
     if serve_port is not None and not 0 <= int(serve_port) <= 65535:
         raise InstrumentationError(f"port must be between 0 and 65535, got {serve_port}")
     if web_config is not None and serve_port is None:
@@ -197,28 +320,44 @@ def instrument(
         server.start()
         exporter.server = server
 
-    if kind == "options":
-        load_fnc, request_fnc, entrypoint = exporter.wrap_callbacks(
-            target.load_fnc, target.request_fnc, target.entrypoint_fnc)
-        if not isinstance(load_fnc, ObservedLoadFnc):  # LiveKit Cloud: keep the SDK default
-            load_fnc = _OwnerTag(load_fnc, exporter)
-        target.load_fnc, target.request_fnc, target.entrypoint_fnc = (
-            load_fnc, request_fnc, entrypoint)
-        _patch_worker_class_run()
+    # every series exists from here on, under the agent name the target has now
+    view = sdk.WorkerView(target) if kind == "worker" else None
+    if view is not None:
+        exporter.bind_series(_read(lambda: view.agent_name, ""),
+                             _read(lambda: view.worker_type, ""))
     else:
-        _patch_instance_run(target, exporter)
+        exporter.bind_series(str(target.agent_name or ""),
+                             str(getattr(target.worker_type, "name", target.worker_type)))
+    if kind == "options":
+        _wrap_options(target, exporter)
+        sdk.wrap_class_run(_attach_owner)
+    else:
+        sdk.wrap_instance_run(target, lambda: exporter.attach(target))
+    exporter._watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
+    exporter._watchdog.start()
     setattr(target, _ATTR, exporter)
     return exporter
 
 
-class _OwnerTag:
-    """Marks options whose load_fnc must stay the SDK default, so the run hook still finds them."""
+def _wrap_options(opts: Any, exporter: Exporter) -> None:
+    """Observed callbacks on options that ``cli.run_app`` will build a worker from.
 
-    def __init__(self, fn: Callable[..., float], owner: Exporter) -> None:
-        self.wrapped, self.owner = fn, owner
+    On LiveKit Cloud the SDK replaces any load_fnc that is not its default while it builds
+    the worker (1.2) or starts it (1.3+): the user's is left as it is, for the SDK to handle.
+    """
+    if not sdk.cloud_from_environment():
+        opts.load_fnc = exporter.observed_load_fnc(opts.load_fnc)
+    opts.request_fnc = exporter.observed_request_fnc(opts.request_fnc)
+    if opts.entrypoint_fnc is not None and not isinstance(opts.entrypoint_fnc,
+                                                          ObservedEntrypoint):
+        opts.entrypoint_fnc = ObservedEntrypoint(opts.entrypoint_fnc)
 
-    def __call__(self, worker: Any = None) -> float:
-        return self.wrapped(worker)
+
+def _attach_owner(worker: Any) -> None:
+    """The class-level run hook: wire a worker built from instrumented options."""
+    owner = getattr(sdk.find_pending_worker_owner(worker), "owner", None)
+    if isinstance(owner, Exporter):
+        owner.attach(worker)
 
 
 def _check_target(target: Any, kind: str) -> None:
@@ -227,12 +366,13 @@ def _check_target(target: Any, kind: str) -> None:
         check_load_fnc(target.load_fnc)
         return
     view = sdk.WorkerView(target)
-    if view.running:
+    if _read(lambda: view.running, False):
         raise InstrumentationError(
             "the worker is already running: call instrument() before server.run() or "
             "cli.run_app(), so that no job offer goes unseen")
-    if view.get_load_fnc() is not None:
-        check_load_fnc(view.get_load_fnc())
+    load_fnc = _read(view.get_load_fnc, None)
+    if load_fnc is not None:
+        check_load_fnc(load_fnc)
 
 
 def _kind_of(target: Any) -> str:
@@ -243,32 +383,3 @@ def _kind_of(target: Any) -> str:
     raise InstrumentationError(
         f"instrument() takes an AgentServer, a Worker or WorkerOptions, got {type(target).__name__}")
 
-
-def _patch_instance_run(worker: Any, exporter: Exporter) -> None:
-    original = worker.run
-
-    async def run(*args: Any, **kwargs: Any) -> Any:
-        exporter.attach(worker)
-        return await original(*args, **kwargs)
-
-    worker.run = run
-
-
-def _patch_worker_class_run() -> None:
-    """Wire workers that ``cli.run_app`` builds from instrumented options.
-
-    Installed once; for a worker whose load_fnc carries no exporter it does nothing.
-    """
-    cls = sdk.WORKER_CLASS
-    if getattr(cls.run, "_livekit_agents_exporter_hook", False):
-        return
-    original = cls.run
-
-    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
-        owner = getattr(sdk.find_pending_worker_owner(self), "owner", None)
-        if isinstance(owner, Exporter):
-            owner.attach(self)
-        return await original(self, *args, **kwargs)
-
-    run._livekit_agents_exporter_hook = True  # type: ignore[attr-defined]
-    cls.run = run

@@ -30,13 +30,13 @@ JOB_FAILURE_REASONS = ("entrypoint_error", "process_exit")
 # assigned job that got no process, a process that could not take the job it was handed.
 JOB_PROCESS_FAILURE_REASONS = ("initialize", "acquire", "launch")
 # The exporter's hooks into the worker, each attached (or switched off) on its own.
+# (hooks.OBSERVES says what each one observes)
 EXPORTER_HOOKS = ("worker_run", "load_fnc", "request_fnc", "entrypoint", "register",
-                  "availability", "assignment", "outgoing", "connection", "job_failures",
-                  "process_failures")
+                  "availability", "assignment", "outgoing", "connection", "job_failures")
 # Where an exporter-internal failure was caught; fixed so the series exist from the start.
 EXPORTER_COMPONENTS = ("load_fnc", "request_fnc", "assignment_timeout", "job_events", "wire",
                        "connection", "gauge", "collector", "scrape", "http_server",
-                       "http_handler", "other")
+                       "http_handler", "hooks", "other")
 
 LOAD_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21)) + (1.25, 1.5, 2.0)
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -145,12 +145,14 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     _spec("exporter_errors", "counter",
           "Failures inside the exporter itself, caught and logged instead of reaching the worker, "
           "by component: load_fnc, request_fnc, assignment_timeout, job_events, wire, connection, "
-          "gauge, collector, scrape, http_server, http_handler, other.",
+          "gauge, collector, scrape, http_server, http_handler, hooks (a hook that could not "
+          "attach), other.",
           labels=("component",)),
     _spec("exporter_hooks_attached", "gauge",
           "1 while the exporter's hook into the worker is attached, 0 when it is not (the worker "
-          "has not run yet, or the SDK internal it needs has moved): a 0 means that part of the "
-          "worker is not observed.",
+          "has not run yet, its run() was not hooked, the SDK internal it needs has moved, or, "
+          "for load_fnc, LiveKit Cloud replaces it): a 0 means that part of the worker is not "
+          "observed.",
           labels=("hook",)),
     # --- distributions ------------------------------------------------------------
     _spec("worker_load_samples_ratio", "histogram",

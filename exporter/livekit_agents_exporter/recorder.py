@@ -48,6 +48,12 @@ FIXED_LABEL_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
+# gauges read from the worker at scrape time once it runs; unknown (NaN) before
+LIVE_GAUGES = ("worker_load_threshold_ratio", "worker_effective_load_ratio", "worker_draining",
+               "worker_active_jobs", "job_processes", "job_processes_resident_memory_bytes",
+               "job_process_max_resident_memory_bytes", "job_memory_limit_bytes")
+
+
 class BoundedDict(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
     """Insertion-ordered dict that forgets its oldest entries past ``limit``."""
 
@@ -109,25 +115,37 @@ class Recorder:
         self._failed: BoundedDict[str, bool] = BoundedDict()
         self._known_jobs: BoundedDict[str, bool] = BoundedDict()
         self._ended: BoundedDict[str, bool] = BoundedDict()
+        self._answered: BoundedDict[str, bool] = BoundedDict()  # first answer per job
         self._full: bool | None = None
         self._last_status_at: float | None = None
+        self._hooks: dict[str, bool] = {hook: False for hook in m.EXPORTER_HOOKS}
+        self._cloud_load_defaults = False
+        self._bound = False
+        #: whether an ``available=false`` sent without the handler running is the SDK's own
+        #: refusal (full/draining); set from ``sdk.REFUSES_WHEN_FULL`` by the exporter
+        self.refuses_when_full = True
         errors.bind(self._count_exporter_error)
 
     # -- setup ---------------------------------------------------------------------
     def bind(self, agent_name: str, info: dict[str, str], live: dict[str, Callable[[], float]]) -> None:
-        """Create the labelled series once the agent name is known (at worker start).
+        """Create every labelled series: at ``instrument()``, and again when the worker runs.
 
         ``live`` maps gauge names to readers evaluated at scrape time, off the worker's
         loop; each reader is guarded so a failing one yields NaN, never a failed scrape.
+        Live gauges without a reader are NaN (unknown until the worker runs). Should the
+        agent name differ at run time, the series of the old name are removed.
         """
         with self._drain_lock:
             self._bind(agent_name, info, live)
 
     def _bind(self, agent_name: str, info: dict[str, str],
               live: dict[str, Callable[[], float]]) -> None:
+        fam = self._families
+        if self._bound and agent_name != self._agent:
+            for family in fam.values():
+                family.clear()
         self._agent = agent_name
         self._children.clear()
-        fam = self._families
         # every series exists from the start, at 0, so rate() and alerts see the first event
         for spec in m.CATALOGUE:
             if spec.kind == "info":
@@ -137,9 +155,30 @@ class Recorder:
             else:
                 for value in FIXED_LABEL_VALUES[spec.short]:
                     fam[spec.short].labels(agent_name, value)
+        for short in LIVE_GAUGES:
+            fam[short].labels(agent_name).set(math.nan)
         for short, reader in live.items():
             fam[short].labels(agent_name).set_function(self._guarded_reader(short, reader))
-        fam["worker_load_ratio"].labels(agent_name).set(math.nan)
+        if "worker_load_ratio" not in live:
+            fam["worker_load_ratio"].labels(agent_name).set(math.nan)
+        for hook, attached in self._hooks.items():
+            fam["exporter_hooks_attached"].labels(agent_name, hook).set(1 if attached else 0)
+        fam["worker_cloud_load_defaults"].labels(agent_name).set(
+            1 if self._cloud_load_defaults else 0)
+        self._bound = True
+
+    def set_hook(self, hook: str, attached: bool) -> None:
+        """Record whether one hook is attached (rare: at instrument() and at run)."""
+        with self._drain_lock:
+            self._hooks[hook] = attached
+            if self._bound:
+                self._series("exporter_hooks_attached", hook).set(1 if attached else 0)
+
+    def set_cloud_load_defaults(self, on_cloud: bool) -> None:
+        with self._drain_lock:
+            self._cloud_load_defaults = on_cloud
+            if self._bound:
+                self._series("worker_cloud_load_defaults").set(1 if on_cloud else 0)
 
     def _guarded_reader(self, short: str, reader: Callable[[], float]) -> Callable[[], float]:
         def read() -> float:
@@ -226,7 +265,7 @@ class Recorder:
         self._post(self._registered, "wire", ())
 
     def disconnected(self) -> None:
-        self._post(self._disconnected, "connection", ())
+        self._post(self._disconnected, "connection", (self._clock(),))
 
     def load_sampled(self, value: object, duration: float) -> None:
         self._post(self._load_sampled, "load_fnc", (value, duration))
@@ -243,6 +282,11 @@ class Recorder:
         self._requests[job_id] = state
 
     def _answer_sent(self, job_id: str, available: bool, draining: bool, now: float) -> None:
+        if job_id in self._answered:
+            # a handler that answered twice (reject() then accept(), accept() twice): both
+            # go out, the server acts on the first, and so do the counters
+            return
+        self._answered[job_id] = available
         received = self._received_at.get(job_id)
         state = self._requests.get(job_id)
         if available:
@@ -255,9 +299,13 @@ class Recorder:
             self._series("job_requests_accepted").inc()
             self._series("worker_pending_assignments").set(len(self._awaiting_assignment))
             return
-        self._series("job_requests_rejected", _refusal_reason(state, draining)).inc()
+        self._series("job_requests_rejected",
+                     _refusal_reason(state, draining, self.refuses_when_full)).inc()
 
     def _assignment_timed_out(self, job_id: str) -> None:
+        if job_id in self._answered and job_id not in self._awaiting_assignment:
+            # a second answer's wait: the job was refused or already assigned by the first
+            return
         self._awaiting_assignment.pop(job_id, None)
         self._received_at.pop(job_id, None)
         self._series("assignment_timeouts").inc()
@@ -318,7 +366,11 @@ class Recorder:
         self._series("worker_registrations").inc()
         self._series("worker_registered").set(1)
 
-    def _disconnected(self) -> None:
+    def _disconnected(self, now: float) -> None:
+        """The server no longer sees a status: the time until the next one is not full time."""
+        if self._full and self._last_status_at is not None:
+            self._series("worker_full_seconds").inc(max(0.0, now - self._last_status_at))
+        self._last_status_at = None
         self._series("worker_registered").set(0)
 
     # -- load, applied -------------------------------------------------------------------
@@ -383,11 +435,14 @@ class _DrainBeforeCollect:
         return []
 
 
-def _refusal_reason(state: RequestState | None, draining: bool) -> str:
-    """Why an ``available=false`` went out; the wire alone cannot tell (DOMAIN.md)."""
+def _refusal_reason(state: RequestState | None, draining: bool, sdk_refuses: bool) -> str:
+    """Why an ``available=false`` went out; the wire alone cannot tell."""
     if state is None:
-        # The handler never ran: the 1.8 SDK refused the offer by itself.
-        return "draining" if draining else "full"
+        # The handler never ran: an SDK that refuses by itself (1.4.2+) did, or, on an older
+        # one, the request_fnc hook is off and the reason is unknown
+        if sdk_refuses:
+            return "draining" if draining else "full"
+        return "unanswered"
     if state.answer == "reject":
         return "on_request"
     return state.ended_without_answer or "unanswered"

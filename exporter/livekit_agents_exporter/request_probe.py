@@ -24,6 +24,7 @@ class ObservedRequestFnc:
         self.wrapped = fn
         self._recorder = recorder
         self._errors = errors
+        self.owner: Any = None  # the Exporter, for workers built from instrumented options
 
     async def __call__(self, req: Any) -> None:
         state = None
@@ -54,7 +55,8 @@ class ObservedRequestFnc:
                 raise
 
         async def observed_reject(*args: Any, **kwargs: Any) -> None:
-            state.answer = "reject"
+            # the first answer is the one the server acts on (reject() then accept())
+            state.answer = state.answer or "reject"
             await reject(*args, **kwargs)
 
         req.accept = observed_accept

@@ -29,6 +29,13 @@ class ErrorSink:
     def bind(self, count: Callable[[str], None]) -> None:
         self._count = count
 
+    def count(self, component: str) -> None:
+        """Count a failure that its caller logs itself."""
+        try:
+            self._count(component)
+        except Exception:  # pragma: no cover - the counter itself failing
+            pass
+
     def report(self, component: str, detail: str = "") -> None:
         try:
             self._count(component)

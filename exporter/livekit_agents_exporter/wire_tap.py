@@ -1,10 +1,10 @@
 """Taps the worker's protocol traffic, so counters equal what crossed the wire.
 
-Incoming server messages are dispatched to ``_handle_register``,
-``_handle_availability`` and ``_handle_assignment``; every outgoing message goes
-through ``_queue_msg``. Both SDK generations share these names. Each tap records,
-then calls the original unchanged; the recording is guarded so it can never fail
-the call.
+Incoming server messages are dispatched to one handler method per message type, and
+every outgoing message goes through one queueing method (``sdk.PROTOCOL_METHODS`` names
+them). Each tap records, then calls the original unchanged; the recording is guarded so
+it can never fail the call, and each tap attaches on its own (``hooks.py``). Status
+reports the SDK drops while reconnecting never reach the server, so they are not counted.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from typing import Any
 
 from livekit.protocol import agent as proto
 
+from . import sdk
+from .hooks import Hooks
 from .recorder import Recorder
 from .safety import ErrorSink
 from .sdk import WorkerView
@@ -33,25 +35,26 @@ class WireTap:
         self._recorder = recorder
         self._errors = errors
         self._originals: dict[str, Callable[..., Any]] = {}
+        self._worker = view.worker
 
-    def install(self) -> None:
-        self._wrap("_handle_register", self._before_register)
-        self._wrap("_handle_availability", self._before_availability)
-        self._wrap("_handle_assignment", self._before_assignment)
-        # ``_queue_msg`` is a coroutine function that every caller awaits at once: a plain
-        # wrapper returning its coroutine saves a coroutine and a frame per message
-        self._wrap("_queue_msg", self._before_send)
-        self._wrap_connection("_run_ws")
+    def install(self, hooks: Hooks) -> None:
+        hooks.attach("register", lambda: self._wrap("register", self._before_register))
+        hooks.attach("availability", lambda: self._wrap("availability", self._before_availability))
+        hooks.attach("assignment", lambda: self._wrap("assignment", self._before_assignment))
+        # the queueing method is a coroutine function that every caller awaits at once: a
+        # plain wrapper returning its coroutine saves a coroutine and a frame per message
+        hooks.attach("outgoing", lambda: self._wrap("outgoing", self._before_send))
+        hooks.attach("connection", lambda: self._wrap_connection("connection"))
 
     def uninstall(self) -> None:
         worker = self._view.worker
         for name in self._originals:
-            worker.__dict__.pop(name, None)
+            sdk.restore_method(worker, name)
         self._originals.clear()
 
     # -- installation helpers ------------------------------------------------------
-    def _wrap(self, name: str, before: Callable[[Any], None]) -> None:
-        original = getattr(self._view.worker, name)
+    def _wrap(self, hook: str, before: Callable[[Any], None]) -> None:
+        name, original = sdk.protocol_method(self._view.worker, hook)
         self._originals[name] = original
         report = self._errors.report
 
@@ -62,11 +65,11 @@ class WireTap:
                 report("wire")
             return original(msg, *args, **kwargs)
 
-        setattr(self._view.worker, name, tapped)
+        sdk.replace_method(self._view.worker, name, tapped)
 
-    def _wrap_connection(self, name: str) -> None:
-        """A registered connection lasts as long as ``_run_ws`` runs."""
-        original = getattr(self._view.worker, name)
+    def _wrap_connection(self, hook: str) -> None:
+        """A registered connection lasts as long as the connection method runs."""
+        name, original = sdk.protocol_method(self._view.worker, hook)
         self._originals[name] = original
         recorder, guard = self._recorder, self._errors.guard
 
@@ -77,7 +80,7 @@ class WireTap:
                 with guard("connection"):
                     recorder.disconnected()
 
-        setattr(self._view.worker, name, tapped)
+        sdk.replace_method(self._view.worker, name, tapped)
 
     # -- what each tap records -----------------------------------------------------
     def _before_register(self, _msg: Any) -> None:
@@ -91,6 +94,8 @@ class WireTap:
 
     def _before_send(self, msg: Any) -> None:
         which = msg.WhichOneof("message")
+        if sdk.dropped_while_connecting(self._worker, which):
+            return  # the SDK drops it: the server never sees this status
         if which == "availability":
             answer = msg.availability
             self._recorder.answer_sent(answer.job_id, answer.available, self._view.draining())
