@@ -89,6 +89,7 @@ class Simulator:
         self.withhold_assignments = False
         self.assignment_delay = 0.0
         self.refuse_connections = False
+        self.refused_connections = 0  # connection attempts turned away by refuse_connections
         self._conns: dict[str, _Connection] = {}
         self._runners: list[web.AppRunner] = []
         self.node_urls: list[str] = []
@@ -153,6 +154,7 @@ class Simulator:
 
     async def _agent_ws(self, request: web.Request) -> web.StreamResponse:
         if self.refuse_connections:
+            self.refused_connections += 1
             return web.Response(status=503, text="refusing connections (fault injection)")
         if not self._authorized(request):
             return web.Response(status=401, text="invalid token or missing agent grant")
@@ -220,6 +222,8 @@ class Simulator:
             upd = msg.update_worker
             if upd.HasField("status"):
                 conn.state.status = _STATUS.get(upd.status, rules.FULL)
+                if conn.state.status == rules.FULL and truth.last_status != rules.FULL:
+                    truth.full_transitions += 1
                 truth.last_status = conn.state.status
             conn.state.load = upd.load
             truth.last_load, truth.last_job_count = upd.load, upd.job_count
@@ -228,6 +232,7 @@ class Simulator:
             await self._notify()
         elif which == "availability":
             answer = msg.availability
+            truth.answers_by_job.setdefault(answer.job_id, []).append(answer.available)
             fut = conn.answers.get(answer.job_id)
             if answer.available:
                 truth.answers_available += 1

@@ -21,6 +21,7 @@ class WorkerTruth:
     assignments_sent: int = 0
     assignments_withheld: int = 0
     status_updates: int = 0
+    full_transitions: int = 0  # status reports that turned this connection's status to full
     last_status: str = ""
     last_load: float = 0.0
     last_job_count: int = 0
@@ -29,6 +30,18 @@ class WorkerTruth:
     jobs_failed: int = 0
     migrated_jobs: int = 0
     connected: bool = True
+    # every availability answer per job, in order: a handler that answers twice sends two,
+    # and the server acts on the first
+    answers_by_job: dict[str, list[bool]] = field(default_factory=dict)
+
+    def first_answers(self, available: bool) -> int:
+        """Jobs whose first answer was ``available`` (what the server acted on)."""
+        return sum(1 for answers in self.answers_by_job.values() if answers[0] == available)
+
+    @property
+    def repeated_answers(self) -> int:
+        """Answers after a job's first one (ignored by the server)."""
+        return sum(len(answers) - 1 for answers in self.answers_by_job.values())
 
 
 @dataclass
