@@ -44,22 +44,27 @@ MATRIX_VENV_DIR ?= .venv
 MATRIX_TESTS ?= tests/matrix
 MATRIX_STAMPS := $(foreach v,$(MATRIX_SDKS),$(MATRIX_VENV_DIR)/sdk-$(v)/.matrix-installed)
 
-# 1.2.x, 1.3.x and 1.5.x import httpx without depending on it
+# 1.2.x to 1.5.x import httpx without depending on it
 $(MATRIX_VENV_DIR)/sdk-%/.matrix-installed: pyproject.toml
 	$(PYTHON) -m venv $(MATRIX_VENV_DIR)/sdk-$*
 	$(MATRIX_VENV_DIR)/sdk-$*/bin/pip install -q --disable-pip-version-check -e ".[matrix]" \
-		"livekit-agents==$*" $(if $(filter 1.2.% 1.3.% 1.5.%,$*),httpx)
+		"livekit-agents==$*" $(if $(filter 1.2.% 1.3.% 1.4.% 1.5.%,$*),httpx)
 	touch $@
 
 matrix-venvs: $(MATRIX_STAMPS)
 
+MATRIX_REPORT := $(MATRIX_VENV_DIR)/matrix-report.jsonl
+
+# every release runs even when one fails; one summary line each, then the scenario's figures
 test-matrix: $(MATRIX_STAMPS)
-	@failed=""; for v in $(MATRIX_SDKS); do \
+	@rm -f $(MATRIX_REPORT); failed=""; for v in $(MATRIX_SDKS); do \
 		start=$$(date +%s); \
-		if $(MATRIX_VENV_DIR)/sdk-$$v/bin/python -m pytest -q -p no:cacheprovider $(MATRIX_TESTS) $(PYTEST_ARGS); \
+		if LKX_MATRIX_REPORT=$(MATRIX_REPORT) $(MATRIX_VENV_DIR)/sdk-$$v/bin/python -m pytest \
+			-q -p no:cacheprovider $(MATRIX_TESTS) $(PYTEST_ARGS); \
 		then echo "test-matrix: livekit-agents $$v passed in $$(( $$(date +%s) - start ))s"; \
 		else echo "test-matrix: livekit-agents $$v FAILED"; failed="$$failed $$v"; fi; \
 	done; \
+	cat $(MATRIX_REPORT) 2>/dev/null || true; \
 	if [ -n "$$failed" ]; then echo "test-matrix: failed on$$failed"; exit 1; fi
 
 generate: $(VENV_NEW)/.installed

@@ -248,6 +248,7 @@ class Simulator:
             status = msg.update_job.status
             gauge = self.metrics.jobs_running.labels(agent_name)
             if status == proto.JobStatus.JS_RUNNING:
+                truth.launched_jobs.add(msg.update_job.job_id)
                 truth.jobs_running += 1
                 gauge.inc()
             elif status in (proto.JobStatus.JS_SUCCESS, proto.JobStatus.JS_FAILED):

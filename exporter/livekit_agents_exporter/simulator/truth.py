@@ -33,6 +33,7 @@ class WorkerTruth:
     # every availability answer per job, in order: a handler that answers twice sends two,
     # and the server acts on the first
     answers_by_job: dict[str, list[bool]] = field(default_factory=dict)
+    launched_jobs: set[str] = field(default_factory=set)  # jobs reported JS_RUNNING
 
     def first_answers(self, available: bool) -> int:
         """Jobs whose first answer was ``available`` (what the server acted on)."""
