@@ -15,6 +15,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,8 @@ logger = logging.getLogger("livekit_agents_exporter")
 #: seconds a worker may run without its run() going through the exporter's hook before
 #: the one warning about it (for options: seconds after instrument() without such a worker)
 RUN_HOOK_GRACE_S = 30.0
+# exporters of instrumented options whose worker has not started yet
+_pending_options: weakref.WeakSet[Exporter] = weakref.WeakSet()
 
 
 class Exporter:
@@ -65,6 +68,7 @@ class Exporter:
         self.recorder.refuses_when_full = sdk.REFUSES_WHEN_FULL
         self.hooks = Hooks(self.recorder, self.errors, sdk.SDK_VERSION)
         self.worker: Any = None
+        self.unhooked_worker_since: float | None = None  # options: another worker started
         self.on_cloud = False
         self._tap: WireTap | None = None
         self._job_events: JobEventHandler | None = None
@@ -173,6 +177,7 @@ class Exporter:
 
     def close(self) -> None:
         """Stop serving and remove the hooks' side effects (the worker keeps running)."""
+        _pending_options.discard(self)
         if self._watchdog is not None:
             self._watchdog.stop()
         if self.server is not None:
@@ -228,7 +233,6 @@ class RunWatchdog:
         return bool(_read(lambda: self._view.running, False))  # type: ignore[union-attr]
 
     def _run(self) -> None:
-        started = time.monotonic()
         running_since: float | None = None
         poll = min(1.0, self._grace / 4)
         while not self._stop.wait(poll):
@@ -249,13 +253,15 @@ class RunWatchdog:
                     "Likely cause: something held the old run method, e.g. `run = server.run` "
                     "taken before instrument(), or the worker was started another way; call "
                     "instrument() before anything takes server.run", now - running_since)
-            elif now - started >= self._grace:
+            elif (since := self._exporter.unhooked_worker_since) is not None \
+                    and now - since >= self._grace:
                 logger.warning(
-                    "livekit-agents-exporter: %.0f s after instrument(options), no worker built "
-                    "from these options has started, so nothing is observed "
-                    "(livekit_agents_exporter_hooks_attached{hook=\"worker_run\"} 0). If this "
-                    "process runs a worker, it was not built from the instrumented options by "
-                    "cli.run_app(); pass the same options object", now - started)
+                    "livekit-agents-exporter: a worker has been running in this process for "
+                    "%.0f s, but not one built from the instrumented WorkerOptions, so nothing "
+                    "is observed (livekit_agents_exporter_hooks_attached{hook=\"worker_run\"} "
+                    "0). Likely cause: the worker was built from other options or started "
+                    "another way; pass the instrumented options object to cli.run_app()",
+                    now - since)
             else:
                 continue
             self.warned = True
@@ -331,6 +337,7 @@ def instrument(
     if kind == "options":
         _wrap_options(target, exporter)
         sdk.wrap_class_run(_attach_owner)
+        _pending_options.add(exporter)
     else:
         sdk.wrap_instance_run(target, lambda: exporter.attach(target))
     exporter._watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
@@ -357,7 +364,12 @@ def _attach_owner(worker: Any) -> None:
     """The class-level run hook: wire a worker built from instrumented options."""
     owner = getattr(sdk.find_pending_worker_owner(worker), "owner", None)
     if isinstance(owner, Exporter):
+        _pending_options.discard(owner)
         owner.attach(worker)
+        return
+    for pending in list(_pending_options):  # a worker runs, but not from those options
+        if pending.worker is None and pending.unhooked_worker_since is None:
+            pending.unhooked_worker_since = time.monotonic()
 
 
 def _check_target(target: Any, kind: str) -> None:

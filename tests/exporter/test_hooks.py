@@ -111,6 +111,37 @@ async def test_worker_whose_run_was_taken_before_instrument_is_reported_blind(
         exporter.close()
 
 
+async def test_options_whose_worker_is_built_from_other_options_are_reported_blind(
+        sim, monkeypatch, caplog):
+    from worker_harness import _worker_from_options
+
+    monkeypatch.setattr(instrumentation, "RUN_HOOK_GRACE_S", 1.0)
+    caplog.set_level(logging.WARNING, logger="livekit_agents_exporter")
+    kw = dict(agent_name="agent", load_fnc=Knobs(0.1), threshold=0.7, on_request=None,
+              num_idle=1)
+    instrumented, _ = _build("options", sim, **kw)
+    other, _ = _build("options", sim, **kw)  # what actually runs: never instrumented
+    exporter = instrument(instrumented, host="127.0.0.1", port=0)
+    worker = _worker_from_options(other)
+    task = asyncio.create_task(worker.run(devmode=False) if NEW_SDK else worker.run())
+    try:
+        await sim.wait_for_workers(1, agent_name="agent", timeout=15)
+        watchdog = exporter._watchdog
+        await eventually(lambda: watchdog.done, timeout=15, what="the watchdog to finish")
+        assert watchdog.warned
+        s = await scrape(exporter)
+        assert hook_values(s) == dict.fromkeys(EXPORTER_HOOKS, 0.0), hook_values(s)
+        warnings = records(caplog, "not one built from the instrumented WorkerOptions")
+        assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(worker.aclose(), 30)
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        exporter.close()
+
+
 async def test_hooked_worker_is_not_warned_about(sim, monkeypatch, caplog):
     monkeypatch.setattr(instrumentation, "RUN_HOOK_GRACE_S", 0.5)
     async with run_worker(sim) as w:
