@@ -1,6 +1,6 @@
 """Wraps ``load_fnc`` to sample every value the SDK sees.
 
-The SDK calls ``load_fnc`` every 0.5 s (and, on 1.8, before answering each offer) but
+The SDK calls ``load_fnc`` every 0.5 s (and, from 1.4.5 on, before answering each offer) but
 only reports it every 2.5 s; sampling each call into a histogram keeps the spikes
 in between. The wrapper returns exactly what the user's function returned and
 re-raises what it raised, so the worker behaves as it would without the exporter.

@@ -88,7 +88,7 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "Configured load_threshold: the worker refuses jobs at or above it (+Inf in dev mode)."),
     _spec("worker_effective_load_ratio", "gauge",
           "Load the SDK compares with the threshold: load plus reserved slots times the per-job "
-          "estimate on 1.8, the plain load on 1.2."),
+          "estimate (livekit-agents 1.4.5 and later), the plain load before."),
     _spec("worker_full", "gauge",
           "1 when the last status sent to the server was WS_FULL (full or draining), else 0."),
     _spec("worker_draining", "gauge", "1 while the worker is draining, else 0."),

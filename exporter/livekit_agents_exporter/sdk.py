@@ -290,7 +290,7 @@ class WorkerView:
         return float(getattr(self.worker, "_worker_load", math.nan))
 
     def effective_load(self) -> float:
-        """The value the SDK compares with the threshold (load + reserved slots on 1.8)."""
+        """The value the SDK compares with the threshold (load + reserved slots from 1.4.5)."""
         effective = getattr(self.worker, "_get_effective_load", None)
         if effective is not None and hasattr(self.worker, "_reserved_slots"):
             return float(effective())

@@ -115,7 +115,7 @@ async def test_draining_worker_reports_full_and_refuses(sim):
         if NEW_SDK:
             assert not result.available
             assert s.value(REJECTED, reason="draining") == 1
-        else:  # 1.2 accepts while draining (DOMAIN.md)
+        else:  # 1.2 accepts while draining (docs/SDK_INTERNALS.md)
             assert result.available
         assert s.value("livekit_agents_job_requests_total") == 1
         await drain

@@ -42,7 +42,7 @@ class SimulatorConfig:
     api_key: str = "devkey"
     api_secret: str = "secret"
     target_load: float = 0.7
-    # the availability RPC's deadline (DOMAIN.md: ~3 s), after which the job is lost
+    # the availability RPC's deadline (~3 s in livekit-server), after which the job is lost
     availability_timeout: float = 3.0
     nodes: int = 1
     host: str = "127.0.0.1"
