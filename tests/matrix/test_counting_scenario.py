@@ -74,7 +74,9 @@ async def test_counters_equal_the_wire_on_this_sdk(sim, short_assignment_timeout
 
         # full: the load jumps, an offer already in flight arrives
         knobs.load = 0.9
-        await eventually(lambda: _gauge_is(w, "worker_load_ratio", 0.9), what="load 0.9 seen")
+        # the effective-load gauge reads the value the SDK stored, which is what it compares
+        await eventually(lambda: _gauge_is(w, "worker_effective_load_ratio", 0.9),
+                         what="the SDK holding load 0.9")
         calls_before = len(handled)
         in_flight = await sim.offer(w.worker_id, agent_name="agent",
                                     metadata={"action": "accept", "duration": 0.1})
