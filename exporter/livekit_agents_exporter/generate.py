@@ -24,8 +24,11 @@ def main() -> None:
     from .rules import write_artifacts
 
     from .dashboard import COMMITTED_PATH, render_json
+    from .server_log import write_copies
 
     update_readme()
+    for path in write_copies(ROOT):
+        print(f"regenerated {path.relative_to(ROOT)}")
     for path in write_artifacts(ROOT / "alerts"):
         print(f"regenerated {path.relative_to(ROOT)}")
     dashboard = ROOT / COMMITTED_PATH
