@@ -3,7 +3,7 @@
 The simulator writes livekit-server's dispatch lines (JSON encoding) to a file as it places
 jobs for two real instrumented livekit-agents workers (processes); the documented pipeline
 reads it: ``livekit-agents-exporter server-log`` follows the file into a FIFO, the real mtail
-runs the shipped program on it, a real Prometheus scrapes mtail and the workers and
+runs the shipped program on it (``ServerLogPipeline``), a real Prometheus scrapes mtail and the workers and
 evaluates the shipped rules, a real Alertmanager posts to a webhook served here.
 
 Phases: a few jobs are assigned; long jobs fill every slot; then one dispatch every
@@ -15,9 +15,6 @@ to the simulator's ground truth. Used by ``test_server_log_pager.py``.
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,13 +25,12 @@ from pager_scenario import Notification, Webhook, until
 from livekit_agents_exporter.demo.fleet import Fleet
 from livekit_agents_exporter.prometheus_runner import (
     Alertmanager,
-    Mtail,
     Prometheus,
     ScrapeTarget,
     free_port,
 )
 from livekit_agents_exporter.rules import load_config, render_rules, to_yaml
-from livekit_agents_exporter.server_log import PROGRAM_PATH
+from livekit_agents_exporter.server_log.pipeline import ServerLogPipeline
 from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
 
 LOST_ALERT = "LiveKitAgentsDispatchesLost"
@@ -100,8 +96,6 @@ def _outcome_counts(text: str) -> dict[str, float]:
 async def run(cfg: ServerLogConfig, workdir: Path) -> ServerLogTimeline:
     tl = ServerLogTimeline()
     log = workdir / "livekit-server.log"
-    fifo = workdir / "server-log.fifo"
-    os.mkfifo(fifo, 0o600)
     sim = Simulator(SimulatorConfig(api_key=API_KEY, api_secret=API_SECRET, seed=cfg.seed,
                                     server_log=str(log), server_log_encoding=cfg.encoding))
     await sim.start()
@@ -109,19 +103,14 @@ async def run(cfg: ServerLogConfig, workdir: Path) -> ServerLogTimeline:
                   capacity=cfg.capacity, threshold=0.7, log_dir=workdir)
     webhook = Webhook(tl.notifications)
     parts: list[Any] = []
-    log_filter: subprocess.Popen[bytes] | None = None
     try:
         fleet.start([free_port() for _ in range(cfg.workers)])
         await until(lambda: len([w for w in sim.workers(AGENT)]) >= cfg.workers
                     and all(t.status_updates for t in sim.truth.for_agent(AGENT)), 60,
                     "the workers to register")
-        mtail = Mtail(PROGRAM_PATH, [str(fifo)], binary=cfg.mtail, workdir=workdir / "mtail")
-        await asyncio.to_thread(mtail.start)
-        parts.append(mtail)
-        log_filter = subprocess.Popen(
-            [sys.executable, "-m", "livekit_agents_exporter", "server-log", str(log),
-             "-o", str(fifo), "--heartbeat", "1", "--poll", "0.05"],
-            stdout=subprocess.DEVNULL, stderr=(workdir / "filter.log").open("wb"))
+        pipeline = ServerLogPipeline(log, workdir / "server-log", mtail_binary=cfg.mtail)
+        await asyncio.to_thread(pipeline.start)
+        parts.append(pipeline)
         await webhook.start()
         am = Alertmanager(webhook.url, binary=cfg.alertmanager, group_wait="1s",
                           group_interval="1s", workdir=workdir / "alertmanager")
@@ -131,7 +120,7 @@ async def run(cfg: ServerLogConfig, workdir: Path) -> ServerLogTimeline:
         rules.write_text(_rules())
         prom = Prometheus(
             [ScrapeTarget("livekit-agents", [f"127.0.0.1:{w.metrics_port}" for w in fleet.workers]),
-             ScrapeTarget("livekit-server-log", [mtail.target])],
+             ScrapeTarget("livekit-server-log", [pipeline.target])],
             [rules], binary=cfg.prometheus, alertmanager_url=am.url,
             workdir=workdir / "prometheus")
         await asyncio.to_thread(prom.start)
@@ -173,7 +162,7 @@ async def run(cfg: ServerLogConfig, workdir: Path) -> ServerLogTimeline:
         tl.log_lines = sim.server_log.lines if sim.server_log else 0
 
         async def mtail_caught_up() -> bool:
-            text = await asyncio.to_thread(_get, mtail.url + "/metrics")
+            text = await asyncio.to_thread(_get, pipeline.metrics_url)
             counts = _outcome_counts(text)
             tl.mtail_counts = counts
             return counts.get("livekit_agents_server_dispatches_total", 0) == sum(
@@ -195,9 +184,6 @@ async def run(cfg: ServerLogConfig, workdir: Path) -> ServerLogTimeline:
         tl.heartbeats = tl.mtail_counts.get("livekit_agents_server_log_heartbeats_total", 0.0)
         return tl
     finally:
-        if log_filter is not None:
-            log_filter.terminate()
-            log_filter.wait(timeout=10)
         for part in reversed(parts):
             await asyncio.to_thread(part.stop)
         await webhook.stop()
