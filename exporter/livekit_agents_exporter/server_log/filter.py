@@ -29,6 +29,8 @@ from typing import BinaryIO
 HEARTBEAT_PREFIX = b"livekit-agents-exporter server-log heartbeat "
 _CRI = re.compile(rb"^(\S+) (stdout|stderr) ([PF]) ?(.*)$", re.S)
 _READ_SIZE = 1 << 16
+# a rotated file is still read this long: its writer may not have switched files yet
+ROTATED_GRACE_S = 2.0
 
 
 def clean(line: bytes) -> bytes:
@@ -126,19 +128,22 @@ class Filter:
         """
         patterns = list(patterns)
         followed: dict[str, _Followed] = {}
+        self._rotated: list[tuple[_Followed, float]] = []
         first = True
         while not until():
-            self.beat()
             for path in sorted({p for pattern in patterns for p in glob.glob(pattern)}):
                 self._open(followed, path, at_end=first and not from_start)
             first = False
+            self.beat()  # after the files are open: a heartbeat means they are followed
             for state in list(followed.values()):
                 self._read(state)
                 self._check_rotation(followed, state)
+            self._drain_rotated(time.monotonic())
             time.sleep(poll)
         for state in followed.values():
             self._read(state)
             state.file.close()
+        self._drain_rotated(float("inf"))
 
     def _open(self, followed: dict[str, _Followed], path: str, at_end: bool) -> None:
         if path in followed:
@@ -171,11 +176,23 @@ class Filter:
                 state.file.seek(0)
                 state.buffer = b""
             return
-        self._read(state)  # the old file's last lines, then its successor from the start
-        state.file.close()
+        # renamed or deleted: read on for a grace period, its successor from the start
         del followed[state.path]
+        self._rotated.append((state, time.monotonic() + ROTATED_GRACE_S))
         if current is not None:
             self._open(followed, state.path, at_end=False)
+
+    def _drain_rotated(self, now: float) -> None:
+        kept = []
+        for state, until in self._rotated:
+            self._read(state)
+            if now < until:
+                kept.append((state, until))
+                continue
+            if state.buffer:  # the writer left a last line without its newline
+                self.emit(state.buffer, state.joiner)
+            state.file.close()
+        self._rotated = kept
 
 
 def main_stream() -> None:
