@@ -176,3 +176,63 @@ def test_a_replacement_character_blinds_mtail_and_the_filter_prevents_it(
 
 def _without_heartbeats(counts: dict) -> dict:
     return {k: v for k, v in counts.items() if k != c("log_heartbeats_total")}
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readme_server_log_table_matches_the_catalogue() -> None:
+    from livekit_agents_exporter.commands.metrics_doc import (
+        SERVER_LOG_TABLE_BEGIN,
+        SERVER_LOG_TABLE_END,
+        render_server_log_table,
+    )
+
+    text = (ROOT / "README.md").read_text()
+    embedded = text.split(SERVER_LOG_TABLE_BEGIN, 1)[1].split(SERVER_LOG_TABLE_END, 1)[0].strip()
+    assert embedded == render_server_log_table(), "README server-log table is stale: make generate"
+
+
+def test_readme_pipeline_counts_a_log_as_written(tmp_path: Path, mtail: str) -> None:
+    """The README's filter | mtail command, run as written (the path pattern pointed at a
+    temporary directory, mtail on an ephemeral loopback port)."""
+    import subprocess
+    import sys
+
+    text = (ROOT / "README.md").read_text()
+    block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S)
+                 if "livekit-agents-exporter server-log" in b)
+    pattern = re.search(r"'(/var/log/pods/[^']+)'", block).group(1)  # type: ignore[union-attr]
+    pods = tmp_path / "pods"
+    command = (block.replace(pattern, f"{pods}/livekit_livekit-server-x/livekit-server/*.log")
+               .replace("server-log/livekit-server.mtail",
+                        str(ROOT / "server-log" / "livekit-server.mtail"))
+               .replace("livekit-agents-exporter server-log",
+                        f"{sys.executable} -m livekit_agents_exporter server-log")
+               .strip() + " --address 127.0.0.1 --port 0 --logtostderr")
+    log_dir = pods / "livekit_livekit-server-x" / "livekit-server"
+    log_dir.mkdir(parents=True)
+    stderr = tmp_path / "stderr"
+    proc = subprocess.Popen(["bash", "-c", command], stderr=stderr.open("wb"),
+                            start_new_session=True)
+    try:
+        listening = wait_for(lambda: re.search(r"Listening on (\S+)", stderr.read_text()), 20,
+                             "mtail to listen")
+        url = f"http://{listening.group(1)}/metrics"  # type: ignore[union-attr]
+        wait_for(lambda: scrape(url).get(c("log_heartbeats_total"), 0) >= 1, 20,
+                 "the first heartbeat (the filter follows the pattern)")
+        # a pod that starts after the pipeline: its file is read from the beginning
+        (log_dir / "0.log").write_text((GOLDEN / "livekit-cri.log").read_text())
+        want = {k: v for k, v in EXPECTED.items() if k != c("log_heartbeats_total")}
+        # the filter joined the split CRI record: counted, and only the truncated line is left
+        want[c("dispatches_total", agent_name="support")] += 1
+        want[c("dispatches_lost_total", agent_name="support", cause="no_capacity")] += 1
+        wait_for(lambda: {k: v for k, v in scrape(url).items()
+                          if k != c("log_heartbeats_total")} == want, 20,
+                 "the CRI log counted through the pipeline")
+    finally:
+        import os
+        import signal
+
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
