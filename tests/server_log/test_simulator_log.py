@@ -106,3 +106,18 @@ async def _until(predicate, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting for the worker's load report")
         await asyncio.sleep(0.05)
+
+
+async def test_automatic_dispatch_without_workers_leaves_no_line(tmp_path: Path) -> None:
+    """As livekit-server's getDispatcher: an empty agent name dispatches to the namespaces
+    that have workers, so with none there is no job request and no line at all."""
+    log = tmp_path / "livekit.log"
+    sim = Simulator(SimulatorConfig(api_key=API_KEY, api_secret=API_SECRET, server_log=str(log)))
+    await sim.start()
+    try:
+        assert (await sim.dispatch("", {"duration": 1})).outcome == "no_worker_available"
+        assert (await sim.dispatch("named", {"duration": 1})).outcome == "no_worker_available"
+    finally:
+        await sim.stop()
+    lines = log.read_text().splitlines()
+    assert len(lines) == 1 and '"agentName":"named"' in lines[0], lines

@@ -355,8 +355,11 @@ class Simulator:
     def _log_no_worker(self, log: ServerLog, job: proto.Job, registered: list[rules.WorkerState],
                        node: int | None) -> None:
         """What livekit-server logs when no worker took the job, by where it failed."""
-        if not registered:  # LaunchJob finds no dispatcher for the agent name
-            log.not_dispatching(job)
+        if not registered:
+            # LaunchJob: a named agent has no dispatcher; automatic dispatch (no name) gets the
+            # namespaces with workers, none here, so it sends no request and logs nothing
+            if job.agent_name:
+                log.not_dispatching(job)
         elif node is None:  # every node with a worker for it bid 0
             nodes = len({w.node for w in registered})
             log.send_failed(job, f"no servers available (received {nodes} responses)")
