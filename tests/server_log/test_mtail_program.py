@@ -236,3 +236,22 @@ def test_readme_pipeline_counts_a_log_as_written(tmp_path: Path, mtail: str) -> 
 
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+def test_server_log_readme_documents_what_the_program_matches() -> None:
+    """Every message and error text the program matches is in server-log/README.md's tables,
+    and every metric the README names is the catalogue's (the OpenTelemetry count connector's
+    names get their _total from the Prometheus exporter)."""
+    doc = (ROOT / "server-log" / "README.md").read_text()
+    text = program_text()
+    messages = re.search(r"const DISPATCH_MESSAGE /\(\?:\"msg\":\"\|\\t\)\(\?:(.*?)\)\(\?:", text)
+    assert messages, "DISPATCH_MESSAGE not found in the program"
+    for message in messages.group(1).split("|"):
+        assert f"`{message}`" in doc, message
+    for error in re.findall(r'/"error": \?"\(\?:(.*?)\)"/|/"error": \?"(.*?)"/', text):
+        for alternative in "|".join(e for e in error if e).split("|"):
+            shown = alternative.replace(r"\(", "(").replace(r"\)", ")").replace(r"\d+", "N")
+            assert f"`{shown}`" in doc, shown
+    known = {s.series_name for s in m.SERVER_LOG_CATALOGUE}
+    for name in set(re.findall(r"\blivekit_agents_server_\w+", doc)):
+        assert name in known or f"{name}_total" in known, name
