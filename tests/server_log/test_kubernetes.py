@@ -17,7 +17,7 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "kubernetes" / "ser
 
 
 def _render() -> dict[str, dict]:
-    kubectl = require_binary("kubectl", "kubectl")
+    kubectl = require_binary("kubectl", "kubernetes-client")
     proc = subprocess.run([kubectl, "kustomize", str(EXAMPLE)], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr
