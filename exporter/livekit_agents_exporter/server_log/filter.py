@@ -158,7 +158,12 @@ class Filter:
 
     def _read(self, state: _Followed) -> None:
         while True:
-            chunk = state.file.read(_READ_SIZE)
+            try:
+                chunk = state.file.read(_READ_SIZE)
+            except OSError as exc:  # unreadable now (a dying volume): say so, try again later
+                print(f"livekit-agents-exporter server-log: {state.path}: {exc.strerror}",
+                      file=sys.stderr)
+                return
             if not chunk:
                 return
             state.buffer += chunk
