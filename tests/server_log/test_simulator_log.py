@@ -121,3 +121,16 @@ async def test_automatic_dispatch_without_workers_leaves_no_line(tmp_path: Path)
         await sim.stop()
     lines = log.read_text().splitlines()
     assert len(lines) == 1 and '"agentName":"named"' in lines[0], lines
+
+
+def test_unwritable_server_log_is_one_clear_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    target = tmp_path / "missing" / "livekit.log"
+    proc = subprocess.run([sys.executable, "-m", "livekit_agents_exporter.simulator", "--port",
+                           "0", "--server-log", str(target)], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert f"cannot write the server log {target}" in proc.stderr and "Traceback" not in \
+        proc.stderr, proc.stderr

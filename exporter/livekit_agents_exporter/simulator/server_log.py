@@ -88,7 +88,12 @@ class ServerLog:
         """``-`` is stdout; a path is appended to (so a tailing reader sees every line)."""
         if path == "-":
             return cls(sys.stdout, encoding, api_key)
-        return cls(open(path, "a", encoding="utf-8"), encoding, api_key, close=True)
+        try:
+            stream = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write the server log {path}: {exc.strerror}") \
+                from None
+        return cls(stream, encoding, api_key, close=True)
 
     def close(self) -> None:
         if self._close:
