@@ -53,8 +53,9 @@ EVAL_INTERVAL_S = 5
 JOB = "livekit-agents"
 
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)$")
-# a worker's own series with a range: not a recorded series (those contain a colon)
-_RAW_RANGE = re.compile(r"(?<![\w:])livekit_agents_\w+(?:\{[^}]*\})?\[(\w+)\]")
+# a worker's own series with a range: not a recorded series (those contain a colon), nor
+# the server log's (livekit_agents_server_*, from mtail: no worker's history)
+_RAW_RANGE = re.compile(r"(?<![\w:])livekit_agents_(?!server_)\w+(?:\{[^}]*\})?\[(\w+)\]")
 _COUNTERISH = ("_total", "_bucket", "_count", "_sum")
 _LOADS = {"livekit_agents_worker_load_ratio": "load",
           "livekit_agents_worker_effective_load_ratio": "effective",

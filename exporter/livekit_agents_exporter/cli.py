@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-web-config": ("livekit_agents_exporter.commands.check_web_config",
                          "validate a --web.config.file (TLS, client certificates, basic auth)"),
     "dashboard": ("livekit_agents_exporter.commands.dashboard", "render the Grafana dashboard JSON"),
+    "server-log": ("livekit_agents_exporter.commands.server_log",
+                   "follow livekit-server's log and write clean, whole lines for mtail"),
 }
 
 

@@ -20,6 +20,9 @@ PREFIX = "livekit_agents_"
 AGENT_LABEL = "agent_name"
 
 Kind = Literal["gauge", "counter", "histogram", "info"]
+# Where a metric comes from: the exporter in the worker, or livekit-server's log read by the
+# mtail program in ``server-log/`` (the exporter never registers those).
+Source = Literal["worker", "server_log"]
 
 # Refusal reasons for ``job_requests_rejected_total``: a small fixed set so that the
 # label can never grow with user input.
@@ -56,6 +59,8 @@ class MetricSpec:
     buckets: tuple[float, ...] = ()
     unit_note: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    source: Source = "worker"
+    per_agent: bool = True  # False: no agent_name label (facts about the log pipeline)
 
     @property
     def name(self) -> str:
@@ -73,7 +78,7 @@ class MetricSpec:
 
     @property
     def all_labels(self) -> tuple[str, ...]:
-        return (AGENT_LABEL, *self.labels)
+        return (AGENT_LABEL, *self.labels) if self.per_agent else self.labels
 
 
 def _spec(*args: object, **kwargs: object) -> MetricSpec:
@@ -170,7 +175,42 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           buckets=LOAD_FNC_DURATION_BUCKETS),
 )
 
-BY_SHORT: dict[str, MetricSpec] = {m.short: m for m in CATALOGUE}
+# --- from livekit-server's log ------------------------------------------------------
+# Counted by ``server-log/livekit-server.mtail`` from the lines livekit-server writes for each
+# dispatch (see server-log/README.md for every line, cited to the server's source). Lost
+# dispatches are counted once, from the room side's line; the causes follow the error text.
+SERVER_LOSS_CAUSES = ("no_worker_registered", "no_capacity", "all_refused",
+                      "availability_timeout", "deadline_exceeded", "other")
+SERVER_RETRY_REASONS = ("worker_not_available", "worker_closed")
+
+SERVER_LOG_CATALOGUE: tuple[MetricSpec, ...] = (
+    _spec("server_dispatches", "counter",
+          "Dispatches whose outcome livekit-server logged: assigned plus lost (a job a worker "
+          "ends with terminate=true is logged by neither).", source="server_log"),
+    _spec("server_dispatches_assigned", "counter",
+          "Dispatches livekit-server assigned to a worker (\"assigned job to worker\").",
+          source="server_log"),
+    _spec("server_dispatches_lost", "counter",
+          "Dispatches that got no agent, by cause: no_worker_registered, no_capacity (every "
+          "node's bid was 0: workers full or at target_load), all_refused (every worker of the "
+          "chosen node refused or was full), availability_timeout, deadline_exceeded (the "
+          "dispatch RPC's deadline passed), other.",
+          labels=("cause",), source="server_log"),
+    _spec("server_dispatch_retries", "counter",
+          "Offers a worker refused or lost while livekit-server went on to the next worker, by "
+          "reason: worker_not_available, worker_closed.",
+          labels=("reason",), source="server_log"),
+    _spec("server_log_unparsed_lines", "counter",
+          "Dispatch log lines recognised by their message but not counted: truncated, a "
+          "partial CRI record, or without the agent name.",
+          source="server_log", per_agent=False),
+    _spec("server_log_heartbeats", "counter",
+          "Heartbeat lines the log filter (livekit-agents-exporter server-log) writes into the "
+          "stream every few seconds: when it stops growing, mtail stopped reading.",
+          source="server_log", per_agent=False),
+)
+
+BY_SHORT: dict[str, MetricSpec] = {m.short: m for m in (*CATALOGUE, *SERVER_LOG_CATALOGUE)}
 
 
 def series(short: str) -> str:

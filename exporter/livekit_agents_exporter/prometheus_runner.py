@@ -210,6 +210,32 @@ class Prometheus(_Service):
         return sum(1 for t in active if t.get("health") == "up")
 
 
+class Mtail(_Service):
+    """An mtail running ``program`` over ``logs`` (paths, globs or a FIFO), on loopback."""
+
+    def __init__(self, program: Path, logs: list[str], *, binary: str = "mtail",
+                 poll_interval: str = "100ms", workdir: Path | None = None,
+                 port: int | None = None) -> None:
+        self.workdir = self._workdir(workdir, "lkx-mtail-")
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        argv = [binary, "--progs", str(program), "--address", "127.0.0.1",
+                "--port", str(self.port), "--emit_prog_label=false", "--logtostderr",
+                f"--poll_interval={poll_interval}", f"--poll_log_interval={poll_interval}"]
+        for log in logs:
+            argv += ["--logs", log]
+        self._process = _Process("mtail", argv, self.workdir, self.url + "/metrics")
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def tailing(self, path: str | Path) -> bool:
+        """Whether mtail has opened ``path`` (its log says so; its metrics only after a line)."""
+        log = self._process.log_path
+        return log.exists() and f"Tailing {path}" in log.read_text(errors="replace")
+
+
 class Alertmanager(_Service):
     """An Alertmanager that sends every alert to one webhook, with short timers."""
 

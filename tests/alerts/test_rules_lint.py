@@ -12,6 +12,7 @@ from alert_scenarios import TEST_CONFIGS
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import load_config, render_rules
 from livekit_agents_exporter.rules.alerting import DEFINITIONS
+from livekit_agents_exporter.rules.dispatch_slo import SCOPES as SERVER_LOG_SCOPES
 from livekit_agents_exporter.rules.config import ALERT_PREFIX, SEVERITIES, Duration, alert_name
 
 RULES_SOURCE = ROOT / "exporter" / "livekit_agents_exporter" / "rules"
@@ -52,7 +53,7 @@ def _runbook_anchors() -> set[str]:
 
 def _catalogue_series() -> set[str]:
     names = set()
-    for spec in m.CATALOGUE:
+    for spec in ALL_SPECS:
         names.add(spec.series_name)
         if spec.kind == "histogram":
             names.update(spec.name + suffix for suffix in HISTOGRAM_SUFFIXES)
@@ -61,6 +62,9 @@ def _catalogue_series() -> set[str]:
 
 CONFIGS = list(TEST_CONFIGS)
 SCOPES = {alert_name(key): definition.scope for key, definition in DEFINITIONS.items()}
+SCOPES.update({alert_name(key): scope for key, scope in SERVER_LOG_SCOPES.items()})
+# the worker's metrics and those the mtail program counts from livekit-server's log
+ALL_SPECS = (*m.CATALOGUE, *m.SERVER_LOG_CATALOGUE)
 
 
 @pytest.mark.parametrize("config_name", CONFIGS)
@@ -115,7 +119,7 @@ def test_dashboard_url_when_grafana_is_configured() -> None:
     config = load_config(overrides=TEST_CONFIGS["custom"])
     for alert in _alerts("custom"):
         url = alert["annotations"].get("dashboard_url")
-        if alert["alert"].endswith("TargetDown"):
+        if SCOPES[alert["alert"]] == "target":
             assert url is None
             continue
         assert url and url.startswith(f"{config.grafana_url}/d/{config.dashboard_uid}?"), url
@@ -164,7 +168,7 @@ def _operand_after(expr: str, index: int) -> str:
 def test_every_rate_is_guarded(config_name: str) -> None:
     """rate()/increase() only over counters; every division guards its denominator
     against zero; quantiles only where something was observed."""
-    counters = {s.series_name for s in m.CATALOGUE if s.kind == "counter"} | {
+    counters = {s.series_name for s in ALL_SPECS if s.kind == "counter"} | {
         s.name + suffix for s in m.CATALOGUE if s.kind == "histogram"
         for suffix in HISTOGRAM_SUFFIXES}
     for rule in _rules(config_name):

@@ -224,7 +224,7 @@ def is_counter_series(name: str) -> bool:
 
 def catalogue_series() -> set[str]:
     names = set()
-    for spec in m.CATALOGUE:
+    for spec in (*m.CATALOGUE, *m.SERVER_LOG_CATALOGUE):
         if spec.kind == "histogram":
             names.update(spec.name + s for s in ("_bucket", "_count", "_sum"))
         else:

@@ -24,6 +24,7 @@ SCRAPE_INTERVAL_S = 1
 # max($__interval + scrape interval, 4 * scrape interval).
 RATE_INTERVAL = f"{4 * SCRAPE_INTERVAL_S}s"
 JOB = "livekit-agents"
+SERVER_LOG_JOB = "livekit-server-log"  # mtail reading the simulator's dispatch log
 
 
 @contextmanager
@@ -32,7 +33,8 @@ def exposition_source() -> Iterator[list[ScrapeTarget]]:
     from dash_real_fleet import real_fleet
 
     with real_fleet() as fleet:
-        yield [ScrapeTarget(JOB, addresses, labels) for labels, addresses in fleet.targets()]
+        yield [*(ScrapeTarget(JOB, addresses, labels) for labels, addresses in fleet.targets()),
+               ScrapeTarget(SERVER_LOG_JOB, [fleet.server_log_target()], {"cluster": "eu"})]
 
 
 # --- rules ----------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import tempfile
 import threading
+from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -77,8 +79,21 @@ class RealFleet:
         sdk_worker.ASSIGNMENT_TIMEOUT = self._old_timeout
 
     async def _start(self) -> None:
+        # the server's dispatch log, read by the documented filter -> mtail pipeline
+        from binaries import require_binary
+
+        from livekit_agents_exporter.server_log.pipeline import ServerLogPipeline
+
+        workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="lkx-dash-")))
+        log = workdir / "livekit-server.log"
+        log.touch()
+        self.server_log = ServerLogPipeline(log, workdir / "server-log",
+                                            mtail_binary=require_binary("mtail", "mtail"))
+        await asyncio.to_thread(self.server_log.start)
+        self._stack.callback(self.server_log.stop)
         self.sim = harness.Simulator(harness.SimulatorConfig(
-            api_key=harness.API_KEY, api_secret=harness.API_SECRET, seed=11))
+            api_key=harness.API_KEY, api_secret=harness.API_SECRET, seed=11,
+            server_log=str(log)))
         await self.sim.start()
         self._stack.push_async_callback(self.sim.stop)
         for spec in FLEET:
@@ -120,6 +135,10 @@ class RealFleet:
             address = url.split("//", 1)[1].split("/", 1)[0]
             groups.setdefault(tuple(sorted(spec.labels.items())), []).append(address)
         return [(dict(labels), addresses) for labels, addresses in groups.items()]
+
+    def server_log_target(self) -> str:
+        """mtail's address: the server-log series (job livekit-server-log)."""
+        return self.server_log.target
 
 
 @contextlib.contextmanager

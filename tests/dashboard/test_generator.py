@@ -54,7 +54,7 @@ def test_json_round_trips_through_the_sdk_model(committed: dict[str, Any]) -> No
 # --- what the issue asks for ---------------------------------------------------------
 
 ROWS = [
-    "Fleet capacity at a glance", "Load per worker", "Active jobs", "Job requests and refusals",
+    "Fleet capacity at a glance", "Lost dispatches, from livekit-server's log", "Load per worker", "Active jobs", "Job requests and refusals",
     "Dispatch latency", "Job duration and failures", "Time spent full", "Job process memory",
     "Worker and exporter health", "Alerts",
 ]
@@ -89,7 +89,7 @@ def test_fleet_row_answers_the_glance_questions(committed: dict[str, Any]) -> No
 
 
 def test_load_row_has_threshold_and_heatmap(committed: dict[str, Any]) -> None:
-    panels = _row_panels(committed, ROWS[1])
+    panels = _row_panels(committed, "Load per worker")
     heatmaps = [p for p in panels if p["type"] == "heatmap"]
     assert len(heatmaps) == 1
     target = heatmaps[0]["targets"][0]
@@ -229,3 +229,15 @@ def test_promtool_accepts_every_query(options: DashboardOptions, tmp_path: Path)
         f"promtool rejected a query:\n{result.stdout}\n{result.stderr}\npanels: "
         f"{json.dumps(titles, indent=1)}")
     assert f"SUCCESS: {len(rules['groups'][0]['rules'])} rules found" in result.stdout
+
+
+def test_server_log_row_sits_next_to_the_capacity_row(committed: dict[str, Any]) -> None:
+    """Lost dispatches by cause and the SLO burn, from the server log's series, right under
+    the saturation stats; each stat says when the server log is not collected."""
+    panels = _row_panels(committed, "Lost dispatches, from livekit-server's log")
+    exprs = _exprs(panels)
+    assert m.series("server_dispatches_lost") in exprs and m.series("server_dispatches") in exprs
+    assert any("cause" in p["title"] for p in panels) and any("SLO" in p["title"] for p in panels)
+    stats = [p for p in panels if p["type"] == "stat"]
+    assert stats and all(p["fieldConfig"]["defaults"]["noValue"] == "no server log"
+                         for p in stats)

@@ -50,6 +50,7 @@ from livekit_agents_exporter.prometheus_runner import (
 from livekit_agents_exporter.rules import RulesConfig, load_config, to_yaml
 from livekit_agents_exporter.rules import render_rules as _render_rules
 from livekit_agents_exporter.rules.config import Duration
+from livekit_agents_exporter.rules.dispatch_slo_config import SERVER_LOG_ALERTS
 from livekit_agents_exporter.simulator import RateProfile, Simulator, SimulatorConfig
 from livekit_agents_exporter.simulator.traffic import TrafficGenerator, lognormal_durations
 
@@ -120,7 +121,11 @@ def scenario_rules(cfg: ScenarioConfig) -> RulesConfig:
         for key, a in base.alerts.items()
     }
     overrides = {"server_target_load": cfg.target_load,
-                 "alerts": {key: params for key, params in scaled_params.items() if params}}
+                 "alerts": {key: params for key, params in scaled_params.items()
+                            if params and key not in SERVER_LOG_ALERTS},
+                 # the server-log alerts' section (no server log is collected in this scenario)
+                 "server_log": {"alerts": {key: params for key, params in scaled_params.items()
+                                           if params and key in SERVER_LOG_ALERTS}}}
     return load_config(None, overrides).scaled(cfg.scale)
 
 

@@ -48,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--prometheus", metavar="PATH", default=None,
                    help="prometheus binary (default: 'prometheus' on PATH)")
     p.add_argument("--no-prometheus", action="store_true", help="do not start Prometheus")
+    p.add_argument("--mtail", metavar="PATH", default=None,
+                   help="mtail binary that counts lost dispatches from the simulated server's "
+                        "log (default: 'mtail' on PATH; none: the demo goes without)")
     p.add_argument("--seed", type=int, default=None, help="random seed for reproducible traffic")
 
 
@@ -112,6 +115,7 @@ class _Demo:
         self.workdir = Path(self.tmp.name)
         self.stopping = asyncio.Event()
         self.live: Any = None
+        self.server_log: Any = None
 
     async def run(self) -> int:
         from ..demo.fleet import Fleet
@@ -120,9 +124,11 @@ class _Demo:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stopping.set)
+        server_log = self.server_log = self._start_server_log()
         sim = Simulator(SimulatorConfig(api_key=self.api_key, api_secret=self.api_secret,
                                         target_load=self.args.target_load, host="127.0.0.1",
-                                        port=self.args.sim_port, seed=self.args.seed))
+                                        port=self.args.sim_port, seed=self.args.seed,
+                                        server_log=str(server_log.log) if server_log else None))
         await sim.start()
         fleet = Fleet(url=sim.url, api_key=self.api_key, api_secret=self.api_secret,
                       agent_name="demo", capacity=self.args.capacity,
@@ -133,7 +139,7 @@ class _Demo:
             for w in fleet.workers:
                 self.screen.say(f"{w.name}: metrics at {w.metrics_url}")
             self.screen.say(f"simulator: {sim.url} (ground truth at {sim.metrics_url})")
-            prometheus = self._start_prometheus(sim, fleet)
+            prometheus = self._start_prometheus(sim, fleet, server_log)
             await self._wait_registered(sim, fleet)
             if self.stopping.is_set():
                 return 130
@@ -144,10 +150,34 @@ class _Demo:
             fleet.stop()
             if prometheus is not None:
                 prometheus.stop()
+            if server_log is not None:
+                server_log.stop()
             await sim.stop()
             self.tmp.cleanup()
 
-    def _start_prometheus(self, sim: Any, fleet: Any) -> Any:
+    def _start_server_log(self) -> Any:
+        """The simulated server's log read by mtail through the log filter, when mtail is
+        installed: the lost dispatches then also come from the log, as in production."""
+        from ..prometheus_runner import find_binary
+        from ..server_log.pipeline import ServerLogPipeline
+
+        binary = find_binary("mtail", self.args.mtail)
+        if binary is None:
+            if self.args.mtail:
+                raise UsageError(f"--mtail {self.args.mtail}: no such executable")
+            return None
+        log = self.workdir / "livekit-server.log"
+        log.touch()
+        pipeline = ServerLogPipeline(log, self.workdir / "server-log", mtail_binary=binary)
+        try:
+            pipeline.start()
+        except RuntimeError as exc:
+            self.screen.say(f"mtail did not start ({exc}); carrying on without the server log.")
+            return None
+        self.screen.say(f"server log: {log}, counted by mtail at {pipeline.metrics_url}")
+        return pipeline
+
+    def _start_prometheus(self, sim: Any, fleet: Any, server_log: Any = None) -> Any:
         from ..prometheus_runner import Prometheus, ScrapeTarget, find_binary
 
         if self.args.no_prometheus:
@@ -162,6 +192,8 @@ class _Demo:
         rules.write_text(_demo_rules(self.args.target_load))
         targets = [ScrapeTarget("livekit-agents",
                                 [f"127.0.0.1:{w.metrics_port}" for w in fleet.workers])]
+        if server_log is not None:
+            targets.append(ScrapeTarget("livekit-server-log", [server_log.target]))
         prom = Prometheus(targets, [rules], binary=binary, scrape_interval="1s",
                           evaluation_interval="1s", workdir=self.workdir / "prometheus")
         try:
@@ -195,7 +227,8 @@ class _Demo:
                                    durations=lognormal_durations(self.args.job_duration),
                                    agent_name="demo", seed=self.args.seed)
         live = self.live = LiveView(self.screen, fleet, sim, prometheus,
-                                    self.args.target_load, self.duration, traffic)
+                                    self.args.target_load, self.duration, traffic,
+                                    server_log_url=self.server_log and self.server_log.metrics_url)
         driver = asyncio.ensure_future(traffic.run(duration=self.duration))
         viewer = asyncio.ensure_future(live.run())
         stop = asyncio.ensure_future(self.stopping.wait())
@@ -214,7 +247,31 @@ class _Demo:
             served = "metrics served" if row.up else "metrics NOT served"
             lines.append(f"  {row.name}: {row.offers} offers, {row.refused} refused, "
                          f"{row.timeouts} assignment timeouts ({served})")
+        if self.server_log is not None:
+            lines.append(self._server_log_summary(counts))
         return "\n".join(lines)
+
+    def _server_log_summary(self, counts: dict[str, int]) -> str:
+        """mtail's totals once it has read every dispatch line (a few seconds at most)."""
+        import urllib.request
+
+        from .. import metrics as m
+        from ..demo.live import parse_worker
+
+        logged = sum(v for k, v in counts.items() if k != "rejected_terminate")
+        values: dict[str, float] = {}
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.server_log.metrics_url, timeout=2) as resp:
+                    values = parse_worker(resp.read().decode())
+            except OSError:
+                values = {}
+            if values.get(m.series("server_dispatches"), 0) >= logged:
+                break
+            time.sleep(0.1)
+        return (f"server log (mtail): {int(values.get(m.series('server_dispatches_lost'), 0))} "
+                f"lost, {int(values.get(m.series('server_dispatches_assigned'), 0))} assigned")
 
 
 def _demo_rules(target_load: float) -> str:

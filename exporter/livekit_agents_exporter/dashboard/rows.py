@@ -13,6 +13,7 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from .. import metrics as m
+from ..rules.dispatch_slo_config import SERVER_LOG_SECTION
 from .panels import (
     Query,
     Step,
@@ -412,7 +413,56 @@ def alerts_row(sel: Selector) -> Row:
     ])
 
 
+NO_SERVER_LOG = "no server log"
+# the server-log rules' default objective, for the burn thresholds drawn on the ratio
+_BUDGET = 1 - float(SERVER_LOG_SECTION.keys["slo_objective"].default)  # type: ignore[union-attr]
+
+
+def server_log_row(sel: Selector) -> Row:
+    """From livekit-server's log, as the mtail program counts it (server-log/README.md)."""
+    lost, all_ = sel.increase("server_dispatches_lost"), sel.increase("server_dispatches")
+    return Row("Lost dispatches, from livekit-server's log",
+               "Which calls got no agent at all, why, and how fast is the SLO budget burning?", [
+        stat_panel(
+            "Dispatches lost in range (server log)",
+            f"Dispatches livekit-server logged as getting no agent, over the dashboard's time "
+            f"range ({_s('server_dispatches_lost')}, counted by the mtail program in "
+            f"server-log/ from the server's own log). '{NO_SERVER_LOG}': that pipeline is not "
+            f"set up, the worker-side panels are all there is.",
+            "none", Query(f"sum({lost})"), steps=(Step("green"), Step("red", 1)),
+            no_value=NO_SERVER_LOG, w=6),
+        stat_panel(
+            "Dispatch success in range (server log)",
+            f"Share of the dispatches livekit-server logged that were assigned to a worker "
+            f"({_s('server_dispatches_assigned')} over {_s('server_dispatches')}): the "
+            f"dispatch SLO's indicator.",
+            "percentunit",
+            Query(f"sum({sel.increase('server_dispatches_assigned')})\n/\n(sum({all_}) > 0)"),
+            steps=(Step("red"), Step("orange", 0.99), Step("green", 1 - _BUDGET)),
+            no_value=NO_SERVER_LOG, decimals=2, w=6),
+        timeseries_panel(
+            "Lost dispatches by cause (server log)",
+            "Per agent and cause: no_worker_registered, no_capacity (every node's workers "
+            "full or at target_load), all_refused (the chosen node's workers all refused), "
+            "availability_timeout, deadline_exceeded, other.",
+            "reqps",
+            [Query(sel.sum_rate("server_dispatches_lost", f"{FLEET}, cause"),
+                   "{{cause}} " + FLEET_LEGEND)],
+            stacked=True, bars=True),
+        timeseries_panel(
+            "Lost share of dispatches, SLO burn (server log)",
+            f"Lost over logged dispatches per agent. The lines mark the alert pack's burn "
+            f"thresholds for a {1 - _BUDGET:.1%} objective: 6x the error budget "
+            f"({6 * _BUDGET:.2%}, the 6h page) and 14.4x ({14.4 * _BUDGET:.2%}, the 1h page).",
+            "percentunit",
+            [Query(f"{sel.sum_rate('server_dispatches_lost')}\n/\n"
+                   f"({sel.sum_rate('server_dispatches')} > 0)", FLEET_LEGEND)],
+            steps=(Step("transparent"), Step("orange", round(6 * _BUDGET, 6)),
+                   Step("red", round(14.4 * _BUDGET, 6)))),
+    ])
+
+
 ROWS: tuple[Callable[[Selector], Row], ...] = (
-    capacity_row, load_row, jobs_row, requests_row, latency_row, outcome_row,
+    capacity_row, server_log_row, load_row, jobs_row, requests_row, latency_row, outcome_row,
     full_time_row, memory_row, health_row, alerts_row,
 )

@@ -48,12 +48,14 @@ def worker_row(name: str, values: dict[str, float] | None) -> WorkerRow:
 
 class LiveView:
     def __init__(self, screen: Screen, fleet: Any, sim: Any, prometheus: Any,
-                 target_load: float, duration: float, traffic: Any) -> None:
+                 target_load: float, duration: float, traffic: Any,
+                 server_log_url: str | None = None) -> None:
         self.screen, self.fleet, self.sim, self.prometheus = screen, fleet, sim, prometheus
         self.target_load, self.duration, self.traffic = target_load, duration, traffic
         self.started = time.monotonic()
         self.seen_alerts: dict[str, str] = {}
         self.last: Snapshot | None = None
+        self.server_log_url = server_log_url  # mtail's /metrics: lost calls from the log
 
     async def run(self) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
@@ -84,6 +86,10 @@ class LiveView:
             other_failures=sum(v for k, v in outcomes.items()
                                if k not in ("assigned", "no_worker_available")),
         )
+        if self.server_log_url:
+            log = await self._scrape(session, self.server_log_url)
+            snap.server_log_lost = int(log.get(m.series("server_dispatches_lost"), 0)) \
+                if log is not None else None
         if self.prometheus is not None:
             snap.prometheus = self.prometheus.url
             snap.alerts = await asyncio.to_thread(self._alerts)

@@ -44,6 +44,7 @@ class Snapshot:
     other_failures: int = 0
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (name, state)
     prometheus: str = ""  # "" when not running, else its URL or why not
+    server_log_lost: int | None = None  # lost dispatches mtail counted in the server's log
 
     @property
     def headroom(self) -> float:
@@ -95,6 +96,8 @@ def render_frame(s: Snapshot) -> list[str]:
         f"dispatches: {s.dispatched} sent, {s.assigned} assigned, "
         f"{s.lost} LOST (no worker available), {s.other_failures} other",
     ]
+    if s.server_log_lost is not None:
+        lines.append(f"server log (mtail): {s.server_log_lost} dispatches lost")
     if s.prometheus:
         firing = [n for n, st in s.alerts if st == "firing"]
         pending = [n for n, st in s.alerts if st == "pending"]
@@ -110,6 +113,8 @@ def render_line(s: Snapshot) -> str:
     line = (f"t={s.elapsed_s:.0f}s rate={s.arrival_rate:.2f}/s loads=[{loads}] "
             f"available={s.available}/{len(s.workers)} headroom={s.headroom:.0%} "
             f"dispatched={s.dispatched} assigned={s.assigned} lost={s.lost}")
+    if s.server_log_lost is not None:
+        line += f" log_lost={s.server_log_lost}"
     firing = [n for n, st in s.alerts if st == "firing"]
     if firing:
         line += f" firing={','.join(firing)}"

@@ -292,6 +292,8 @@ ALERTS: dict[str, Section] = {
     "target_down": _alert("Prometheus cannot scrape a worker", "warning", "5m"),
 }
 
+from .dispatch_slo_config import SERVER_LOG_SECTION  # noqa: E402 - needs the names above
+
 SCHEMA: Schema = {
     "selector": Option('job="livekit-agents"', selector,
                        "label matchers added to every raw series selector (an empty string "
@@ -320,6 +322,7 @@ SCHEMA: Schema = {
     }),
     "alerts": Section("one entry per alert; every alert has these keys, some have thresholds too:",
                       ALERTS),
+    "server_log": SERVER_LOG_SECTION,
 }
 
 
@@ -354,6 +357,7 @@ class RulesConfig:
     dashboard_uid: str
     prometheus_rule: Mapping[str, Any]
     alerts: Mapping[str, AlertConfig]
+    server_log: Mapping[str, Any] = field(default_factory=dict)  # its alerts are in alerts
 
     def alert(self, key: str) -> AlertConfig:
         return self.alerts[key]
@@ -457,7 +461,7 @@ def _check_together(values: dict[str, Any], source: str) -> None:
 
 def _build(values: dict[str, Any]) -> RulesConfig:
     alerts = {}
-    for key, raw in values["alerts"].items():
+    for key, raw in {**values["alerts"], **values["server_log"]["alerts"]}.items():
         params = {k: v for k, v in raw.items() if k not in ("enabled", "severity", "for")}
         alerts[key] = AlertConfig(key, raw["enabled"], raw["severity"], raw["for"], params)
     return RulesConfig(
@@ -469,6 +473,7 @@ def _build(values: dict[str, Any]) -> RulesConfig:
         dashboard_uid=values["dashboard_uid"],
         prometheus_rule=values["prometheus_rule"],
         alerts=alerts,
+        server_log={k: v for k, v in values["server_log"].items() if k != "alerts"},
     )
 
 

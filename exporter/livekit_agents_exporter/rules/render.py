@@ -14,6 +14,7 @@ import yaml
 from .alerting import GROUP_NAME as ALERT_GROUP
 from .alerting import alerting_rules
 from .config import RulesConfig, example_config, load_config
+from .dispatch_slo import rule_groups as server_log_groups
 from .recording import GROUP_NAME as RECORDING_GROUP
 from .recording import recording_rules
 
@@ -33,6 +34,7 @@ def render_rules(config: RulesConfig) -> dict[str, Any]:
     alerts = alerting_rules(config)
     if alerts:
         groups.append({"name": ALERT_GROUP, "rules": alerts})
+    groups.extend(server_log_groups(config))
     return {"groups": groups}
 
 

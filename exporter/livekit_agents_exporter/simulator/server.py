@@ -29,6 +29,7 @@ from prometheus_client.exposition import choose_encoder
 
 from . import dispatch as rules
 from .ground_truth import GroundTruthMetrics
+from .server_log import ServerLog
 from .truth import Truth, WorkerTruth
 
 logger = logging.getLogger("livekit_agents_exporter.simulator")
@@ -50,6 +51,10 @@ class SimulatorConfig:
     seed: int | None = None
     # empty like livekit-server's JobAssignment.url: the worker then uses its own URL
     room_url: str = ""
+    # livekit-server's dispatch log lines for every dispatch (server_log.py): a path to
+    # append to, "-" for stdout, None for none; encoding as logging.json selects it
+    server_log: str | None = None
+    server_log_encoding: str = "json"
 
 
 @dataclass
@@ -95,6 +100,7 @@ class Simulator:
         self.node_urls: list[str] = []
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
+        self.server_log: ServerLog | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     @property
@@ -106,6 +112,10 @@ class Simulator:
         return self.url.replace("ws://", "http://", 1) + "/metrics"
 
     async def start(self) -> None:
+        if self.config.server_log is not None and self.server_log is None:
+            self.server_log = ServerLog.open(self.config.server_log,
+                                             self.config.server_log_encoding,  # type: ignore[arg-type]
+                                             self.config.api_key)
         for node in range(self.config.nodes):
             app = web.Application()
             app[_NODE] = node
@@ -133,6 +143,9 @@ class Simulator:
         for runner in self._runners:
             await runner.cleanup()
         self._runners.clear()
+        if self.server_log is not None:
+            self.server_log.close()
+            self.server_log = None
 
     # -- HTTP ----------------------------------------------------------------------
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -300,6 +313,8 @@ class Simulator:
         """Place one job as livekit-server does; the result is also counted in the truth."""
         job = self._new_job(agent_name, metadata, job_type)
         result = DispatchResult("no_worker_available", job.id)
+        log = self.server_log
+        registered = [w for w in self.workers(agent_name) if w.job_type == job_type]
         cands = rules.candidates(self.workers(), agent_name, job_type)
         node = rules.choose_node(cands, self.config.target_load, self.rng)
         remaining = [w for w in cands if w.node == node]
@@ -313,23 +328,53 @@ class Simulator:
             result.tried.append(worker.worker_id)
             answer = await self._offer(worker.worker_id, job, deadline)
             if answer.closed:
+                if log:
+                    log.assign_failed(job, worker.worker_id, "worker closed", retry=True)
                 continue
             if answer.timed_out:
                 result.outcome = "availability_timeout"
+                if log:  # the handler's context and the client's RPC deadline expire together
+                    log.assign_failed(job, worker.worker_id, "context deadline exceeded",
+                                      retry=False)
+                    log.send_failed(job, "request timed out")
                 break
             if answer.terminate:
-                result.outcome = "rejected_terminate"
+                result.outcome = "rejected_terminate"  # JS_SUCCESS: livekit-server logs nothing
                 break
             if answer.available:
                 result.outcome, result.worker_id = "assigned", worker.worker_id
+                if log:
+                    log.assigned(job, worker.worker_id)
                 await self._assign(worker.worker_id, job)
                 break
+            if log:
+                log.assign_failed(job, worker.worker_id, "worker not available", retry=True)
+        if result.outcome == "no_worker_available" and log:
+            self._log_no_worker(log, job, registered, node)
         self.truth.outcomes.setdefault(agent_name, Counter())[result.outcome] += 1
         self.metrics.init_agent(agent_name)
         self.metrics.dispatches.labels(agent_name, result.outcome).inc()
         if result.outcome == "no_worker_available":
             logger.info("no worker available to handle job", extra={"job_id": job.id})
         return result
+
+    def _log_no_worker(self, log: ServerLog, job: proto.Job, registered: list[rules.WorkerState],
+                       node: int | None) -> None:
+        """What livekit-server logs when no worker took the job, by where it failed."""
+        if not registered:
+            # LaunchJob: a named agent has no dispatcher; automatic dispatch (no name) gets the
+            # namespaces with workers, none here, so it sends no request and logs nothing
+            if job.agent_name:
+                log.not_dispatching(job)
+        elif node is None:  # every node with a worker for it bid 0
+            nodes = len({w.node for w in registered})
+            log.send_failed(job, f"no servers available (received {nodes} responses)")
+        else:  # the chosen node's workers all refused, went away or were full
+            alive = any(w.node == node for w in self.workers(job.agent_name)
+                        if w.job_type == job.type)
+            error = "no workers with sufficient capacity" if alive else "no workers available"
+            log.no_worker(job, error)
+            log.send_failed(job, error)
 
     async def offer(self, worker_id: str, agent_name: str = "",
                     metadata: dict[str, Any] | str | None = None, assign: bool = True,
