@@ -72,6 +72,12 @@ class Exporter:
         self._process_failures: sdk.ProcessFailureChannel | None = None
         self._drain: DrainThread | None = None
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Instrumented WorkerOptions carry their exporter. 1.2's dev mode pickles them into
+        # the child process that runs the worker; that child imported the main module
+        # again, so its own instrument() call made the exporter that belongs there.
+        return (_exporter_of_this_process, ())
+
     @property
     def active(self) -> bool:
         """False when ``instrument()`` ran in an SDK job process and did nothing there."""
@@ -283,6 +289,13 @@ def _inert(child: str, registry: CollectorRegistry | None) -> Exporter:
                     inert_reason=reason)
 
 
+def _exporter_of_this_process() -> Exporter | None:
+    """The exporter this process started and has not attached yet, if there is exactly one."""
+    with _STARTED_LOCK:
+        waiting = [e for e in _STARTED if e.worker is None]
+    return waiting[0] if len(waiting) == 1 else None
+
+
 def _track_started(exporter: Exporter) -> None:
     """Remember endpoints this process serves; hand them over if it turns into a reloader."""
     with _STARTED_LOCK:
@@ -340,12 +353,16 @@ def _kind_of(target: Any) -> str:
         f"instrument() takes an AgentServer, a Worker or WorkerOptions, got {type(target).__name__}")
 
 
+# The run hooks below are plain functions returning the SDK's own coroutine, not ``async``
+# wrappers awaiting it: then no exporter frame sits in a traceback of the worker's run (a
+# missing LIVEKIT_URL, a refused connection), which is the SDK's error, not the exporter's.
+
 def _patch_instance_run(worker: Any, exporter: Exporter) -> None:
     original = worker.run
 
-    async def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
         exporter.attach(worker)
-        return await original(*args, **kwargs)
+        return original(*args, **kwargs)
 
     worker.run = run
 
@@ -360,11 +377,13 @@ def _patch_worker_class_run() -> None:
         return
     original = cls.run
 
-    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         owner = getattr(sdk.find_pending_worker_owner(self), "owner", None)
+        if owner is None:  # options unpickled in a dev-mode child: their callbacks unwrapped
+            owner = getattr(sdk.worker_options(self), _ATTR, None)
         if isinstance(owner, Exporter):
             owner.attach(self)
-        return await original(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
 
     run._livekit_agents_exporter_hook = True  # type: ignore[attr-defined]
     cls.run = run

@@ -133,6 +133,13 @@ class WorkerView:
 
 
 
+def worker_options(worker: Any) -> Any:
+    """The WorkerOptions a 1.2 ``Worker`` was built from (None for an AgentServer)."""
+    if AgentServer is not None and isinstance(worker, AgentServer):
+        return None
+    return getattr(worker, "_opts", None)
+
+
 def find_pending_worker_owner(worker: Any) -> Any:
     """The object the options path tagged: the load_fnc the worker was built with."""
     if AgentServer is not None and isinstance(worker, AgentServer):
@@ -201,14 +208,16 @@ def on_dev_reloader_start(callback: Callable[[], None]) -> bool:
         callbacks = []
         original = run
 
-        async def hooked_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        def hooked_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # a plain function handing back the SDK's coroutine: no exporter frame in the
+            # traceback of whatever goes wrong in the user's dev loop
             for cb in list(callbacks):
                 try:
                     cb()
                 except Exception:  # never in the way of the user's dev loop
                     logging.getLogger("livekit_agents_exporter").debug(
                         "dev reloader hand-off failed", exc_info=True)
-            return await original(self, *args, **kwargs)
+            return original(self, *args, **kwargs)
 
         hooked_run._livekit_agents_exporter_cbs = callbacks  # type: ignore[attr-defined]
         cls.run = hooked_run

@@ -94,7 +94,8 @@ async def _wait_port_free(port: int, timeout: float = 120) -> None:
 
 @contextlib.asynccontextmanager
 async def run_script(path: Path, sim_url: str, tmp: Path, *args: str,
-                     extra_env: dict[str, str] | None = None) -> AsyncIterator[Script]:
+                     extra_env: dict[str, str] | None = None,
+                     drop_env: tuple[str, ...] = ()) -> AsyncIterator[Script]:
     """``python <path> start`` (or ``args``); stopped with SIGTERM as a pod is."""
     port = free_port()
     env = dict(os.environ, LIVEKIT_URL=sim_url, LIVEKIT_API_KEY=API_KEY,
@@ -102,6 +103,8 @@ async def run_script(path: Path, sim_url: str, tmp: Path, *args: str,
                LIVEKIT_AGENTS_EXPORTER_PORT=str(port), LIVEKIT_AGENTS_PRELOAD_LOCAL_INFERENCE="0",
                PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
     env.update(extra_env or {})
+    for name in drop_env:
+        env.pop(name, None)
     log_path = tmp / f"{path.stem}.log"
     with open(_LOCK, "w") as lock:
         while True:
@@ -121,7 +124,7 @@ async def run_script(path: Path, sim_url: str, tmp: Path, *args: str,
             await stop(proc)
 
 
-async def stop(proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+async def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     """SIGTERM the worker (it drains and closes its job processes), then its whole group."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)

@@ -23,13 +23,20 @@ AGENT = "support"  # the examples' agent_name
 EXAMPLE_FILES = ["run_app_options.py"] + (["agent_server.py"] if NEW_SDK else [])
 
 
-async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS) -> dict[str, float]:
+async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS, *,
+                               one_at_a_time: bool = False,
+                               idle_processes: bool = True) -> dict[str, float]:
+    """Dispatch ``jobs`` jobs; ``one_at_a_time`` waits for each to end (dev mode keeps no
+    idle process, and 1.8 counts a job waiting for its process against the threshold)."""
     await script.scrape_when_up()
     await sim.wait_for_workers(1, agent_name=AGENT, timeout=60)
+    [truth] = sim.truth.for_agent(AGENT)
     for i in range(jobs):
         result = await sim.dispatch(agent_name=AGENT)
         assert result.outcome == "assigned", (i, result, script.log()[-3000:])
-    [truth] = sim.truth.for_agent(AGENT)
+        if one_at_a_time:
+            await eventually(lambda: truth.jobs_finished == i + 1, timeout=60,
+                             what=f"job {i + 1} finished (saw {truth})")
 
     await eventually(lambda: truth.jobs_finished == jobs, timeout=60,
                      what=f"{jobs} jobs finished on the simulator (saw {truth})")
@@ -61,8 +68,9 @@ async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS) -> dict[st
     async def job_processes() -> float:
         return (await script.scrape()).value("livekit_agents_job_processes")
 
-    # idle job processes are kept warm (and replaced after each job): the process executor
-    await eventually(job_processes, timeout=30, what="a job process alive")
+    if idle_processes:
+        # idle job processes are kept warm (and replaced after each job): the process executor
+        await eventually(job_processes, timeout=30, what="a job process alive")
     log = script.log()
     assert "error initializing process" not in log, log[-3000:]
     assert "already in use" not in log, log[-3000:]
@@ -122,3 +130,16 @@ async def test_instrument_inside_a_function_in_a_job_process_is_inert(sim, tmp_p
         await eventually(lambda: "prewarm instrument: active=False url=None" in script.log(),
                          timeout=20, what="the job process's inert exporter line")
         assert "active=True" not in script.log()
+
+
+@pytest.mark.skipif(not NEW_SDK, reason="preload_modules arrived after 1.2")
+async def test_main_module_preloaded_in_the_forkserver(sim, tmp_path):
+    """``preload_modules=["__main__"]`` still runs jobs. (It asks the forkserver to import
+    the script; CPython 3.11's forkserver never receives the main path and skips it, so
+    the forkserver branch of the detection is proved in tests/exporter instead.)"""
+    text = (EXAMPLES / "run_app_options.py").read_text()
+    script_path = tmp_path / "agent.py"
+    script_path.write_text(text.replace("load_threshold=0.8)", "load_threshold=0.8,\n"
+                                        "                     preload_modules=[\"__main__\"])"))
+    async with run_script(script_path, sim.url, tmp_path) as script:
+        await dispatch_and_compare(sim, script, jobs=2)
