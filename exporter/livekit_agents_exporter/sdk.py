@@ -16,8 +16,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from livekit import agents
-from livekit.agents import worker as _worker_mod
+from .sdk_extra import require_sdk
+
+require_sdk("livekit_agents_exporter.instrument()")  # one sentence naming the extra, not a bare
+# ModuleNotFoundError, when something imports the exporter's SDK side without the SDK
+
+from livekit import agents  # noqa: E402
+from livekit.agents import worker as _worker_mod  # noqa: E402
 
 SDK_VERSION: str = getattr(agents, "__version__", "unknown")
 AssignmentTimeoutError: type[Exception] = agents.AssignmentTimeoutError
