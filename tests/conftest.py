@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-SDK_INDEPENDENT_DIRS = ("alerts", "dashboard")
+SDK_INDEPENDENT_DIRS = ("alerts", "dashboard", "packaging")
 _EXIT_STATUS = pytest.StashKey[int]()
 
 

@@ -35,9 +35,17 @@ _LAZY = {
 }
 
 
+# these need livekit-agents: without it they fail with one sentence naming the extra
+_NEED_SDK = {"instrument", "Exporter"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         from importlib import import_module
 
+        if name in _NEED_SDK:
+            from .sdk_extra import require_sdk
+
+            require_sdk(f"livekit_agents_exporter.{name}")
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -33,6 +33,8 @@ OBSERVES: dict[str, str] = {
                 "finished)",
     "connection": "disconnections (worker_registered back to 0)",
     "job_failures": "entrypoint errors forwarded from job processes",
+    "process_failures": "job processes that failed to start, initialise or take a job "
+                        "(job_process_failures_total)",
 }
 assert set(OBSERVES) == set(m.EXPORTER_HOOKS), "every catalogue hook says what it observes"
 

@@ -53,18 +53,30 @@ logger = logging.getLogger("livekit_agents_exporter")
 RUN_HOOK_GRACE_S = 30.0
 # exporters of instrumented options whose worker has not started yet
 _pending_options: weakref.WeakSet[Exporter] = weakref.WeakSet()
+# the endpoint's address from the environment, for deployments that configure pods by env;
+# an explicit ``port=`` / ``host=`` argument wins
+PORT_ENV = "LIVEKIT_AGENTS_EXPORTER_PORT"
+HOST_ENV = "LIVEKIT_AGENTS_EXPORTER_HOST"
+# exporters this process started, for the hand-off to a dev-mode reloader's worker process
+_STARTED: list[Exporter] = []
+_STARTED_LOCK = threading.Lock()
 
 
 class Exporter:
     """Handle returned by ``instrument()``: the registry, the endpoint, and ``close()``."""
 
     def __init__(self, registry: CollectorRegistry, server: MetricsServer | None,
-                 settings: dict[str, Any]) -> None:
+                 settings: dict[str, Any], *, inert_reason: str | None = None) -> None:
         self.registry = registry
         self.server = server
         self.settings = settings
+        # why this exporter does nothing (it was created in one of the SDK's job processes),
+        # or None for a live one
+        self.inert_reason = inert_reason
         self.errors = ErrorSink()
-        self.recorder = Recorder(registry, self.errors)
+        # an inert exporter's metrics live in a registry of its own that nothing serves
+        self.recorder = Recorder(registry if inert_reason is None else CollectorRegistry(),
+                                 self.errors)
         self.recorder.refuses_when_full = sdk.REFUSES_WHEN_FULL
         self.hooks = Hooks(self.recorder, self.errors, sdk.SDK_VERSION)
         self.worker: Any = None
@@ -72,8 +84,20 @@ class Exporter:
         self.on_cloud = False
         self._tap: WireTap | None = None
         self._job_events: JobEventHandler | None = None
+        self._process_failures: sdk.ProcessFailureChannel | None = None
         self._drain: DrainThread | None = None
         self._watchdog: RunWatchdog | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Instrumented WorkerOptions carry their exporter. 1.2's dev mode pickles them into
+        # the child process that runs the worker; that child imported the main module
+        # again, so its own instrument() call made the exporter that belongs there.
+        return (_exporter_of_this_process, ())
+
+    @property
+    def active(self) -> bool:
+        """False when ``instrument()`` ran in an SDK job process and did nothing there."""
+        return self.inert_reason is None
 
     @property
     def url(self) -> str | None:
@@ -152,6 +176,8 @@ class Exporter:
                          live)
         self._job_events = JobEventHandler(self.recorder, self.errors)
         hooks.attach("job_failures", lambda: install_job_event_handler(self._job_events))
+        self._process_failures = _process_failure_channel(view, self.recorder, self.errors)
+        hooks.attach("process_failures", self._process_failures.install)
         self._drain = DrainThread(self.recorder, self.errors)
         self._drain.start()
 
@@ -185,6 +211,9 @@ class Exporter:
         if self._job_events is not None:
             remove_job_event_handler(self._job_events)
             self._job_events = None
+        if self._process_failures is not None:
+            self._process_failures.remove()
+            self._process_failures = None
         if self._drain is not None:
             self._drain.stop()
             self._drain = None
@@ -196,6 +225,22 @@ def _read(getter: Callable[[], Any], default: Any) -> Any:
         return getter()
     except Exception:
         return default
+
+
+def _process_failure_channel(view: sdk.WorkerView, recorder: Recorder,
+                             errors: ErrorSink) -> sdk.ProcessFailureChannel:
+    """Counts the SDK's logged job-process failures that belong to this worker.
+
+    Several workers may share a process (and the SDK's logger): a failed process is ours
+    when its pid is in our pool, a failed job when the server assigned it to us.
+    """
+
+    def report(reason: str, pid: int | None, job_id: str | None) -> None:
+        if pid is not None and job_id is None and pid not in view.job_process_pids():
+            return
+        recorder.process_failed(reason, job_id)
+
+    return sdk.ProcessFailureChannel(report, lambda: errors.report("job_events"))
 
 
 class RunWatchdog:
@@ -272,13 +317,15 @@ def instrument(
     target: Any,
     *,
     port: int | None = _UNSET,
-    host: str = DEFAULT_HOST,
+    host: str | None = None,
     registry: CollectorRegistry | None = None,
     web_config: str | os.PathLike[str] | WebConfig | None = None,
 ) -> Exporter:
     """Export saturation metrics for ``target``: an AgentServer, a Worker or WorkerOptions.
 
-    Serves ``/metrics`` on ``host:port`` (default ``0.0.0.0:10781``). Pass ``registry`` to
+    Serves ``/metrics`` on ``host:port`` (default ``0.0.0.0:10781``, or the
+    ``LIVEKIT_AGENTS_EXPORTER_HOST`` / ``LIVEKIT_AGENTS_EXPORTER_PORT`` environment
+    variables when set and the argument is not given). Pass ``registry`` to
     register the metrics in your own ``CollectorRegistry`` instead; then no endpoint is
     started unless ``port`` is given too. ``web_config`` is an exporter-toolkit web
     configuration file (the ``--web.config.file`` of Prometheus exporters) enabling TLS,
@@ -286,7 +333,19 @@ def instrument(
     and the key. Must be called before the worker runs. Calling it again on the same
     target with the same arguments returns the same ``Exporter``; with different
     arguments it raises ``InstrumentationError``.
+
+    In the SDK's own child processes (job processes, idle or running, the inference
+    process), which import the user's main module again, it does nothing: it binds no
+    port, starts no thread, touches neither ``target`` nor ``registry``, logs that at
+    DEBUG and returns an inert ``Exporter`` (``active`` is False). The worker's process
+    observes those jobs.
     """
+    child = sdk.sdk_child_process()
+    if child is not None:
+        return _inert(child, registry)
+    if port is _UNSET and registry is None and os.environ.get(PORT_ENV):
+        port = _port_from_env(os.environ[PORT_ENV])
+    host = host if host is not None else os.environ.get(HOST_ENV) or DEFAULT_HOST
     serve_port = (None if registry is not None else DEFAULT_PORT) if port is _UNSET else port
     web_key = (web_config.file if isinstance(web_config, WebConfig)
                else os.fspath(web_config) if web_config is not None else None)
@@ -325,6 +384,7 @@ def instrument(
                                 on_error=exporter.errors.report)
         server.start()
         exporter.server = server
+        _track_started(exporter)
 
     # every series exists from here on, under the agent name the target has now
     view = sdk.WorkerView(target) if kind == "worker" else None
@@ -346,6 +406,52 @@ def instrument(
     return exporter
 
 
+def _port_from_env(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise InstrumentationError(f"{PORT_ENV} must be a TCP port number, got {raw!r}") from None
+
+
+def _inert(child: str, registry: CollectorRegistry | None) -> Exporter:
+    reason = (f"instrument() called in the SDK's {child} (pid {os.getpid()}), which imported "
+              "the main module again; the worker's process exports its metrics")
+    logger.debug("livekit-agents-exporter: doing nothing: %s", reason)
+    return Exporter(registry if registry is not None else CollectorRegistry(), None, {},
+                    inert_reason=reason)
+
+
+def _exporter_of_this_process() -> Exporter | None:
+    """The exporter this process started and has not attached yet, if there is exactly one."""
+    with _STARTED_LOCK:
+        waiting = [e for e in _STARTED if e.worker is None]
+    return waiting[0] if len(waiting) == 1 else None
+
+
+def _track_started(exporter: Exporter) -> None:
+    """Remember endpoints this process serves; hand them over if it turns into a reloader."""
+    with _STARTED_LOCK:
+        first = not _STARTED
+        _STARTED.append(exporter)
+    if first:
+        sdk.on_dev_reloader_start(_hand_over_to_reloaded_worker)
+
+
+def _hand_over_to_reloaded_worker() -> None:
+    """This process is the dev-mode file watcher: its worker runs, instrumented, in a child.
+
+    The watcher never runs a worker, so the endpoints it started would only hold the port
+    the child needs; they are closed before the child starts.
+    """
+    with _STARTED_LOCK:
+        idle = [e for e in _STARTED if e.worker is None]
+        _STARTED[:] = [e for e in _STARTED if e.worker is not None]
+    for exporter in idle:
+        exporter.close()
+        logger.info("livekit-agents-exporter: the SDK runs the dev worker in a child process; "
+                    "%s is served from there", exporter.url)
+
+
 def _wrap_options(opts: Any, exporter: Exporter) -> None:
     """Observed callbacks on options that ``cli.run_app`` will build a worker from.
 
@@ -363,6 +469,8 @@ def _wrap_options(opts: Any, exporter: Exporter) -> None:
 def _attach_owner(worker: Any) -> None:
     """The class-level run hook: wire a worker built from instrumented options."""
     owner = getattr(sdk.find_pending_worker_owner(worker), "owner", None)
+    if owner is None:  # options unpickled in a dev-mode child: their callbacks unwrapped
+        owner = getattr(sdk.worker_options(worker), _ATTR, None)
     if isinstance(owner, Exporter):
         _pending_options.discard(owner)
         owner.attach(worker)

@@ -35,7 +35,8 @@ JOB_PROCESS_FAILURE_REASONS = ("initialize", "acquire", "launch")
 # The exporter's hooks into the worker, each attached (or switched off) on its own.
 # (hooks.OBSERVES says what each one observes)
 EXPORTER_HOOKS = ("worker_run", "load_fnc", "request_fnc", "entrypoint", "register",
-                  "availability", "assignment", "outgoing", "connection", "job_failures")
+                  "availability", "assignment", "outgoing", "connection", "job_failures",
+                  "process_failures")
 # Where an exporter-internal failure was caught; fixed so the series exist from the start.
 EXPORTER_COMPONENTS = ("load_fnc", "request_fnc", "assignment_timeout", "job_events", "wire",
                        "connection", "gauge", "collector", "scrape", "http_server",

@@ -116,6 +116,7 @@ class Recorder:
         self._known_jobs: BoundedDict[str, bool] = BoundedDict()
         self._ended: BoundedDict[str, bool] = BoundedDict()
         self._answered: BoundedDict[str, bool] = BoundedDict()  # first answer per job
+        self._assigned: BoundedDict[str, bool] = BoundedDict()
         self._full: bool | None = None
         self._last_status_at: float | None = None
         self._hooks: dict[str, bool] = {hook: False for hook in m.EXPORTER_HOOKS}
@@ -258,6 +259,9 @@ class Recorder:
     def entrypoint_failed(self, job_id: str) -> None:
         self._post(self._entrypoint_failed, "job_events", (job_id,))
 
+    def process_failed(self, reason: str, job_id: str | None) -> None:
+        self._post(self._process_failed, "job_events", (reason, job_id))
+
     def status_reported(self, full: bool) -> None:
         self._post(self._status_reported, "wire", (full, self._clock()))
 
@@ -314,6 +318,8 @@ class Recorder:
     def _assignment_received(self, job_id: str) -> None:
         """Expected only while the worker still waits: a late one is never launched."""
         expected = self._awaiting_assignment.pop(job_id, None) is not None
+        if expected:
+            self._assigned[job_id] = True
         self._series("job_assignments" if expected else "job_assignments_unknown").inc()
         self._series("worker_pending_assignments").set(len(self._awaiting_assignment))
 
@@ -344,6 +350,14 @@ class Recorder:
         # several workers may share a process (and its log records): count only our jobs
         if job_id in self._known_jobs:
             self._job_failed(job_id, "entrypoint_error")
+
+    def _process_failed(self, reason: str, job_id: str | None) -> None:
+        """A job executor failure the SDK only logged; a job's counts only for our jobs."""
+        if reason not in m.JOB_PROCESS_FAILURE_REASONS:
+            return
+        if job_id is not None and job_id not in self._assigned:
+            return  # another worker in this process got that job
+        self._series("job_process_failures", reason).inc()
 
     def _job_failed(self, job_id: str, reason: str) -> None:
         """Counts a job once even when both its entrypoint raised and its process died."""

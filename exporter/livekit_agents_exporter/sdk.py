@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import logging
 import math
+import multiprocessing
 import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from livekit import agents
-from livekit.agents import worker as _worker_mod
+from .sdk_extra import require_sdk
+
+require_sdk("livekit_agents_exporter.instrument()")  # one sentence naming the extra, not a bare
+# ModuleNotFoundError, when something imports the exporter's SDK side without the SDK
+
+from livekit import agents  # noqa: E402
+from livekit.agents import worker as _worker_mod  # noqa: E402
 
 logger = logging.getLogger("livekit_agents_exporter")
 
@@ -176,6 +183,9 @@ def on_cloud(worker: Any) -> bool:
 
 
 # -- the run() hook -------------------------------------------------------------------------
+# The hooks are plain functions returning the SDK's own coroutine, not ``async`` wrappers
+# awaiting it: then no exporter frame sits in a traceback of the worker's run (a missing
+# LIVEKIT_URL, a refused connection), which is the SDK's error, not the exporter's.
 _RUN_HOOK_MARK = "_livekit_agents_exporter_hook"
 
 
@@ -183,9 +193,9 @@ def wrap_instance_run(worker: Any, before: Callable[[], None]) -> None:
     """Make ``worker.run()`` call ``before()`` first (only this instance)."""
     original = worker.run
 
-    async def run(*args: Any, **kwargs: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
         before()
-        return await original(*args, **kwargs)
+        return original(*args, **kwargs)
 
     worker.run = run
 
@@ -200,9 +210,9 @@ def wrap_class_run(before: Callable[[Any], None]) -> None:
         return
     original = cls.run
 
-    async def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
         before(self)
-        return await original(self, *args, **kwargs)
+        return original(self, *args, **kwargs)
 
     setattr(run, _RUN_HOOK_MARK, True)
     cls.run = run
@@ -313,6 +323,13 @@ class WorkerView:
 
 
 
+def worker_options(worker: Any) -> Any:
+    """The WorkerOptions a 1.2 ``Worker`` was built from (None for an AgentServer)."""
+    if AgentServer is not None and isinstance(worker, AgentServer):
+        return None
+    return getattr(worker, "_opts", None)
+
+
 def find_pending_worker_owner(worker: Any) -> Any:
     """The object the options path tagged: the request handler the worker was built with.
 
@@ -322,3 +339,130 @@ def find_pending_worker_owner(worker: Any) -> Any:
         return WorkerView(worker).get_request_fnc()
     except AttributeError:
         return None
+
+
+# -- the SDK's own child processes ---------------------------------------------------
+# With the process executor the SDK starts job processes (idle ones included) and, with
+# inference runners, one inference process, through ``multiprocessing`` (forkserver on
+# Linux, spawn elsewhere). Under forkserver and spawn the child imports the user's main
+# module again as ``__mp_main__``, so a module-level ``instrument()`` runs there too.
+# The SDK names these processes (``mp_ctx.Process(..., name=...)`` in
+# ``ipc/job_proc_executor.py`` and ``ipc/inference_proc_executor.py``) and tests the name
+# itself at import (``ipc/job_proc_lazy_main.py``, ``ipc/inference_proc_lazy_main.py``);
+# ``multiprocessing.spawn.prepare`` sets the name before it imports the main module.
+SDK_CHILD_PROCESS_NAMES: dict[str, str] = {
+    "job_proc": "job process",                      # 1.2 and 1.8
+    "agents_inference_process": "inference process",  # 1.8
+    "inference_proc": "inference process",            # 1.2
+}
+
+
+def sdk_child_process() -> str | None:
+    """What kind of SDK child process this interpreter is, or None in the worker's own process.
+
+    Besides the named job and inference processes, the forkserver itself imports the main
+    module when ``__main__`` is among its preloaded modules (a user's ``preload_modules``);
+    it is recognised by ``multiprocessing.forkserver.main`` being on the stack.
+    """
+    name = multiprocessing.current_process().name
+    if name in SDK_CHILD_PROCESS_NAMES:
+        return SDK_CHILD_PROCESS_NAMES[name]
+    forkserver = sys.modules.get("multiprocessing.forkserver")
+    main = getattr(forkserver, "main", None)
+    code = getattr(main, "__code__", None)
+    if code is not None:
+        frame = sys._getframe(1)
+        while frame is not None:
+            if frame.f_code is code:
+                return "forkserver"
+            frame = frame.f_back
+    return None
+
+
+def on_dev_reloader_start(callback: Callable[[], None]) -> bool:
+    """Call ``callback`` when this process becomes the SDK's dev-mode file watcher.
+
+    1.2's ``python agent.py dev`` runs ``cli/watcher.py``'s ``WatchServer`` in the process
+    the user started and the worker in a child it spawns (``watchfiles.arun_process``,
+    spawn start method), which imports the main module again and instruments itself. The
+    watcher never runs a worker, so what it bound must be released before the child
+    starts. 1.8's dev mode runs the worker in the process the user started (reloading is
+    done by the ``lk`` CLI), so there is nothing to hook. Returns whether a hook was set.
+    """
+    try:
+        from livekit.agents.cli import watcher
+    except Exception:  # watchfiles missing, or a layout without the module
+        return False
+    cls = getattr(watcher, "WatchServer", None)
+    run = getattr(cls, "run", None)
+    if cls is None or run is None:
+        return False
+    callbacks: list[Callable[[], None]] | None = getattr(run, "_livekit_agents_exporter_cbs", None)
+    if callbacks is None:
+        callbacks = []
+        original = run
+
+        def hooked_run(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # a plain function handing back the SDK's coroutine: no exporter frame in the
+            # traceback of whatever goes wrong in the user's dev loop
+            for cb in list(callbacks):
+                try:
+                    cb()
+                except Exception:  # never in the way of the user's dev loop
+                    logging.getLogger("livekit_agents_exporter").debug(
+                        "dev reloader hand-off failed", exc_info=True)
+            return original(self, *args, **kwargs)
+
+        hooked_run._livekit_agents_exporter_cbs = callbacks  # type: ignore[attr-defined]
+        cls.run = hooked_run
+    callbacks.append(callback)
+    return True
+
+
+# -- job executor failures the SDK only logs --------------------------------------------
+SDK_LOGGER = "livekit.agents"
+# The exact ``msg`` templates of the SDK's log calls (``record.msg``, before formatting),
+# by the reason they are counted under. ``ipc/proc_pool.py`` in 1.8.9: ``logger.exception``
+# in ``_proc_spawn_task``, ``logger.error`` at the end of ``_acquire_proc`` and of
+# ``launch_job``'s retries; 1.2.18 has only the first (its ``launch_job`` waits for a
+# process without a limit and does not retry a failed launch).
+PROCESS_FAILURE_MESSAGES: dict[str, str] = {
+    "error initializing process": "initialize",
+    "failed to acquire process for job after %d attempts": "acquire",
+    "failed to launch job on process after %d attempts": "launch",
+}
+
+
+class ProcessFailureChannel(logging.Handler):
+    """Hears the SDK's process-pool failure lines and reports ``(reason, pid, job_id)``.
+
+    A handler on the SDK's logger rather than a wrapper around the pool: the pool catches
+    these failures itself, and the log call with its fixed template is the one place
+    where each of them becomes visible. Records below the SDK logger's level never reach
+    a handler, so a user who silences ``livekit.agents`` below ERROR silences this too.
+    """
+
+    def __init__(self, report: Callable[[str, int | None, str | None], None],
+                 on_error: Callable[[], None]) -> None:
+        super().__init__(level=logging.ERROR)
+        self._report = report
+        self._on_error = on_error
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            reason = PROCESS_FAILURE_MESSAGES.get(record.msg) if isinstance(record.msg, str) \
+                else None
+            if reason is None or record.name != SDK_LOGGER:
+                return
+            pid = getattr(record, "pid", None)
+            job_id = getattr(record, "job_id", None)
+            self._report(reason, pid if isinstance(pid, int) else None,
+                         job_id if isinstance(job_id, str) else None)
+        except Exception:
+            self._on_error()
+
+    def install(self) -> None:
+        logging.getLogger(SDK_LOGGER).addHandler(self)
+
+    def remove(self) -> None:
+        logging.getLogger(SDK_LOGGER).removeHandler(self)

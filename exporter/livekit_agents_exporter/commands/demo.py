@@ -78,7 +78,13 @@ def _validate(args: argparse.Namespace) -> None:
     _check_ports_free(args)
 
 
+PORT_HINT = ('choose another with --metrics-port / --sim-port (through make: '
+             'make demo DEMO_ARGS="--metrics-port 10791")')
+
+
 def _check_ports_free(args: argparse.Namespace) -> None:
+    """Bind each port as the servers will (SO_REUSEADDR, like aiohttp's default), so that a
+    socket left in TIME-WAIT by the previous run does not count as a port in use."""
     import socket
 
     ports = [args.metrics_port + i for i in range(args.workers)]
@@ -86,20 +92,21 @@ def _check_ports_free(args: argparse.Namespace) -> None:
         ports.append(args.sim_port)
     for port in ports:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
-                raise UsageError(f"port {port} is already in use; choose another with "
-                                 "--metrics-port / --sim-port") from None
+                raise UsageError(f"port {port} is already in use; {PORT_HINT}") from None
 
 
 def run(args: argparse.Namespace) -> int:
-    _validate(args)
+    from ..sdk_extra import require_sdk
+
     try:
-        import livekit.agents  # noqa: F401
-    except ImportError:
-        raise UsageError("the demo runs real workers: pip install "
-                         "'livekit-agents-exporter[livekit]'") from None
+        require_sdk("the demo")
+    except ImportError as exc:
+        raise UsageError(str(exc)) from None
+    _validate(args)
     return asyncio.run(_Demo(args).run())
 
 

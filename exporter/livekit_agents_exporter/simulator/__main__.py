@@ -1,11 +1,19 @@
-"""``python -m livekit_agents_exporter.simulator``: run the fake server until Ctrl-C."""
+"""``python -m livekit_agents_exporter.simulator``: run the fake server until Ctrl-C.
+
+``python -m livekit_agents_exporter.simulator dispatch --agent-name NAME`` sends a running
+simulator one job (the same as ``curl -X POST 'http://127.0.0.1:7880/dispatch?agent_name=NAME'``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from .server import Simulator, SimulatorConfig
 from .server_log import ENCODINGS
@@ -24,8 +32,43 @@ async def _serve(config: SimulatorConfig) -> None:
     await sim.stop()
 
 
+def dispatch(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="python -m livekit_agents_exporter.simulator dispatch",
+                                description="send a running simulator jobs, print each outcome")
+    p.add_argument("--url", default="http://127.0.0.1:7880",
+                   help="the simulator (http or ws URL; default http://127.0.0.1:7880)")
+    p.add_argument("--agent-name", default="", help="agent_name to dispatch to (default: '')")
+    p.add_argument("--metadata", default=None, help="job metadata text")
+    p.add_argument("--count", type=int, default=1, help="jobs to send, one after the other")
+    args = p.parse_args(argv)
+    if args.count < 1:
+        p.error(f"--count must be at least 1, got {args.count}")
+    base = args.url.replace("ws://", "http://", 1).replace("wss://", "https://", 1).rstrip("/")
+    query = {"agent_name": args.agent_name}
+    if args.metadata is not None:
+        query["metadata"] = args.metadata
+    url = f"{base}/dispatch?{urllib.parse.urlencode(query)}"
+    for _ in range(args.count):
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="POST"),
+                                        timeout=30) as resp:
+                result = json.load(resp)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            print(f"simulator dispatch: cannot reach {base}: {reason}", file=sys.stderr)
+            return 2
+        print(f"{result['job_id']}: {result['outcome']}"
+              + (f" on {result['worker_id']}" if result.get("worker_id") else ""), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m livekit_agents_exporter.simulator")
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["dispatch"]:
+        return dispatch(argv[1:])
+    p = argparse.ArgumentParser(prog="python -m livekit_agents_exporter.simulator",
+                                epilog="python -m livekit_agents_exporter.simulator dispatch "
+                                       "--help: send it a job")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=7880)
     p.add_argument("--api-key", default="devkey")

@@ -121,6 +121,7 @@ class Simulator:
             app[_NODE] = node
             app.router.add_get("/agent", self._agent_ws)
             app.router.add_get("/metrics", self._metrics)
+            app.router.add_post("/dispatch", self._dispatch_http)
             runner = web.AppRunner(app, access_log=None, handle_signals=False)
             await runner.setup()
             port = self.config.port if node == 0 else 0
@@ -152,6 +153,18 @@ class Simulator:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
         return web.Response(body=encoder(self.metrics.registry),
                             headers={"Content-Type": content_type})
+
+    async def _dispatch_http(self, request: web.Request) -> web.Response:
+        """``POST /dispatch?agent_name=NAME[&metadata=TEXT]``: place one job, answer the outcome.
+
+        A development tool's door (the real server dispatches through rooms and the
+        AgentDispatchService): lets a user send a job to their own worker with ``curl``.
+        """
+        agent_name = request.query.get("agent_name", "")
+        metadata = request.query.get("metadata")
+        result = await self.dispatch(agent_name=agent_name, metadata=metadata)
+        return web.json_response({"outcome": result.outcome, "job_id": result.job_id,
+                                  "worker_id": result.worker_id, "attempts": result.attempts})
 
     def _authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
@@ -263,6 +276,7 @@ class Simulator:
             if status == proto.JobStatus.JS_RUNNING:
                 truth.launched_jobs.add(msg.update_job.job_id)
                 truth.jobs_running += 1
+                truth.jobs_started += 1
                 gauge.inc()
             elif status in (proto.JobStatus.JS_SUCCESS, proto.JobStatus.JS_FAILED):
                 truth.jobs_running = max(0, truth.jobs_running - 1)

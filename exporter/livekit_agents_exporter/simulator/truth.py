@@ -26,6 +26,7 @@ class WorkerTruth:
     last_load: float = 0.0
     last_job_count: int = 0
     jobs_running: int = 0
+    jobs_started: int = 0  # UpdateJobStatus JS_RUNNING received
     jobs_finished: int = 0
     jobs_failed: int = 0
     migrated_jobs: int = 0
