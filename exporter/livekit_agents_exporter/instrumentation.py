@@ -20,6 +20,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from . import metrics as m
 from . import sdk
 from .http_server import DEFAULT_HOST, DEFAULT_PORT, MetricsServer
 from .job_probe import (
@@ -114,6 +115,8 @@ class Exporter:
         install_job_event_handler(self._job_events)
         self._drain = DrainThread(self.recorder, self.errors)
         self._drain.start()
+        if self.server is not None:
+            self.server.ensure_serving()  # a process forked after instrument() serves itself
         self.worker = worker
 
     def close(self) -> None:
@@ -193,7 +196,8 @@ def instrument(
     exporter = Exporter(registry, None, settings)
     if serve_port is not None:
         server = MetricsServer(registry, host, int(serve_port), web_config=web_config,
-                                on_error=exporter.errors.report)
+                               on_error=exporter.errors.report, refresh=exporter.recorder.drain,
+                               own_names=m.sample_names(process=own_registry))
         server.start()
         exporter.server = server
 
