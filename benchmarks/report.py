@@ -363,8 +363,17 @@ def _lag(lag: dict[str, Any]) -> list[str]:
 
 
 def _scrape(s: dict[str, Any]) -> list[str]:
-    lines = [f"{s['rounds']} scrapes of each, alternating, keep-alive, on one idle worker "
-             "(process executor) serving both endpoints.", "",
+    lines = [f"{s['rounds']} scrapes of each, alternating, keep-alive, each endpoint about 5 "
+             "times a second, on one idle worker (process executor) serving both endpoints.",
+             *([f"CPU per scrape ({s['cpu']['pairs']} pairs of {s['cpu']['segment_s']:g} s "
+                f"segments, scraped at {s['cpu']['hz']:g} Hz against idle): worker "
+                f"{s['cpu']['worker']['ms_per_scrape']:.2f} ms (95% CI "
+                f"{s['cpu']['worker']['ms_per_scrape_ci'][0]:.2f} .. "
+                f"{s['cpu']['worker']['ms_per_scrape_ci'][1]:.2f}), endpoint process "
+                f"{s['cpu']['endpoint']['ms_per_scrape']:.2f} ms (95% CI "
+                f"{s['cpu']['endpoint']['ms_per_scrape_ci'][0]:.2f} .. "
+                f"{s['cpu']['endpoint']['ms_per_scrape_ci'][1]:.2f})."] if "cpu" in s else []),
+             "",
              _row("Endpoint", "Format", "p50", "p99", "bytes", "series (own / total)"),
              _row("---", "---", "---", "---", "---", "---")]
     for key, label in (("exporter", "exporter, Prometheus Accept"),

@@ -8,9 +8,9 @@ stays here: at worst this process is restarted, the worker never notices
 (docs/SECURITY_AND_RELIABILITY.md).
 
 - Connections are counted from the TCP accept, TLS handshakes included (TLS is started on
-  an accepted connection, ``loop.start_tls``). Past ``max_connections`` the connection idle
-  the longest (no request in progress), if it had ``eviction_grace``, is dropped for the
-  newcomer, else the newcomer is: idle, slow or keep-alive clients cannot lock a scraper out.
+  an accepted connection, ``loop.start_tls``). Past ``max_connections`` a connection of the
+  client address holding the most, the one idle the longest (no request in progress), is
+  dropped for the newcomer: idle, slow or keep-alive clients cannot lock a scraper out.
   A periodic sweep closes connections idle beyond their deadline; no timer per connection.
 - A scrape waits for a snapshot requested after it arrived; equal scrapes share one, and
   the worker renders at most one per ``min_render_interval`` after a short burst.
@@ -185,10 +185,11 @@ class Snapshots:
 class Conn:
     """One accepted connection, as the cap and the sweep see it."""
 
-    __slots__ = ("transport", "idle_since", "busy_since", "requests", "eof", "heard")
+    __slots__ = ("transport", "idle_since", "busy_since", "requests", "eof", "heard", "peer")
 
-    def __init__(self, transport: asyncio.BaseTransport, now: float) -> None:
+    def __init__(self, transport: asyncio.BaseTransport, now: float, peer: str) -> None:
         self.transport = transport
+        self.peer = peer
         self.heard = False  # the client sent something: silent sockets are dropped first
         self.idle_since = now
         self.busy_since: float | None = None
@@ -202,31 +203,50 @@ class Tracker:
     def __init__(self, limits: Limits, loop: asyncio.AbstractEventLoop) -> None:
         self.limits, self.loop = limits, loop
         self.conns: dict[int, Conn] = {}
+        self.per_peer: dict[str, int] = {}
         self.evictions = self.refusals = 0
 
     def admit(self, transport: asyncio.BaseTransport) -> Conn | None:
         now = self.loop.time()
+        peername = transport.get_extra_info("peername")
+        peer = str(peername[0]) if peername else ""
         if len(self.conns) >= self.limits.max_connections:
-            idle = [c for c in self.conns.values() if c.busy_since is None]
-            victim = min(idle, key=lambda c: (c.heard, c.idle_since), default=None)
-            if victim is not None and now - victim.idle_since >= self.limits.eviction_grace:
+            victim = self._victim(now)
+            if victim is not None:
                 self.close(victim)
                 self.evictions += 1
             else:
                 transport.abort()
                 self.refusals += 1
                 return None
-        conn = Conn(transport, now)
+        conn = Conn(transport, now, peer)
         self.conns[id(conn)] = conn
+        self.per_peer[peer] = self.per_peer.get(peer, 0) + 1
         return conn
 
+    def _victim(self, now: float) -> Conn | None:
+        """The connection to drop for a newcomer: from the client address holding the most
+        connections (a flood comes from few addresses, the scraper holds one), the one idle
+        the longest, silent ones first; None when every connection is serving a request."""
+        idle = [c for c in self.conns.values()
+                if c.busy_since is None and now - c.idle_since >= self.limits.eviction_grace]
+        if not idle:
+            return None
+        top = max(self.per_peer.get(c.peer, 0) for c in idle)
+        return min((c for c in idle if self.per_peer.get(c.peer, 0) == top),
+                   key=lambda c: (c.heard, c.idle_since))
+
     def close(self, conn: Conn) -> None:
-        self.conns.pop(id(conn), None)
+        self.forget(conn)
         conn.transport.abort()
 
     def forget(self, conn: Conn | None) -> None:
-        if conn is not None:
-            self.conns.pop(id(conn), None)
+        if conn is not None and self.conns.pop(id(conn), None) is not None:
+            left = self.per_peer.get(conn.peer, 1) - 1
+            if left > 0:
+                self.per_peer[conn.peer] = left
+            else:
+                self.per_peer.pop(conn.peer, None)
 
     def sweep(self) -> None:
         now, lim = self.loop.time(), self.limits
