@@ -39,8 +39,12 @@ def main() -> None:
     devnull = os.open(os.devnull, os.O_RDWR)  # the test's pipes are the parent's
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    worker = _worker_from_options(opts)
-    asyncio.run(worker.run(devmode=False) if NEW_SDK else worker.run())
+    asyncio.run(_run(opts))
+
+
+async def _run(opts: sdk_worker.WorkerOptions) -> None:
+    worker = _worker_from_options(opts)  # inside the loop: the 1.2 Worker binds to it
+    await (worker.run(devmode=False) if NEW_SDK else worker.run())
 
 
 if __name__ == "__main__":
