@@ -65,6 +65,16 @@ def _mib(b: float) -> str:
     return f"{b / 2**20:.1f} MiB"
 
 
+def _within(ci: Any, budget: float) -> str:
+    """An equivalence test: met only when the whole confidence interval is inside the budget."""
+    lo, hi = ci
+    if hi < budget:
+        return "met"
+    if lo >= budget:
+        return "not met"
+    return "inconclusive (the interval straddles the budget)"
+
+
 def _status(ok: bool) -> str:
     return "met" if ok else "**not met**"
 
@@ -156,13 +166,24 @@ def _summary_rows(r: dict[str, Any]) -> list[str]:
     if "lag" in r:
         lag = r["lag"]
         added = lag["exporter_added"]["p99_paired"]
+        ci = lag["exporter_added"].get("p99_paired_ci", (added, added))
         rows.append(_row("Event-loop lag p99 added by 10 scrapes/s",
-                         f"{added:+.3f} ms (p99 {_ms(lag['none']['p99'], 3)} -> "
+                         f"{added:+.3f} ms (95% CI {ci[0]:+.3f} .. {ci[1]:+.3f} ms; p99 "
+                         f"{_ms(lag['none']['p99'], 3)} -> "
                          f"{_ms(lag['exporter']['p99'], 3)}; SDK endpoint "
                          f"{lag['sdk_added']['p99_paired']:+.3f} ms)", "< 1 ms",
-                         _status(added < 1.0)))
+                         _within(ci, 1.0)))
     if "scrape" in r:
         s = r["scrape"]
+        if "cpu" in s:
+            c, every = s["cpu"], 15.0
+            share = [v / (every * 1e3) * 100 for v in c["total"]["ms_per_scrape_ci"]]
+            rows.append(_row(
+                "Scrape CPU at 15 s scrapes (worker + endpoint process)",
+                f"{c['total']['ms_per_scrape'] / every / 10:.4f}% of a core (95% CI "
+                f"{share[0]:.4f}% .. {share[1]:.4f}%): {c['worker']['ms_per_scrape']:.2f} ms "
+                f"in the worker + {c['endpoint']['ms_per_scrape']:.2f} ms in the endpoint per "
+                "scrape", "< 0.1% of a core", _within(share, 0.1)))
         rows.append(_row("Scrape latency p50, exporter vs SDK endpoint",
                          f"{_ms(s['exporter']['p50_ms'], 3)} vs {_ms(s['sdk']['p50_ms'], 3)} "
                          f"(x{s['latency_ratio_paired']:.2f} paired)",
@@ -342,8 +363,17 @@ def _lag(lag: dict[str, Any]) -> list[str]:
 
 
 def _scrape(s: dict[str, Any]) -> list[str]:
-    lines = [f"{s['rounds']} scrapes of each, alternating, keep-alive, on one idle worker "
-             "(process executor) serving both endpoints.", "",
+    lines = [f"{s['rounds']} scrapes of each, alternating, keep-alive, each endpoint about 5 "
+             "times a second, on one idle worker (process executor) serving both endpoints.",
+             *([f"CPU per scrape ({s['cpu']['pairs']} pairs of {s['cpu']['segment_s']:g} s "
+                f"segments, scraped at {s['cpu']['hz']:g} Hz against idle): worker "
+                f"{s['cpu']['worker']['ms_per_scrape']:.2f} ms (95% CI "
+                f"{s['cpu']['worker']['ms_per_scrape_ci'][0]:.2f} .. "
+                f"{s['cpu']['worker']['ms_per_scrape_ci'][1]:.2f}), endpoint process "
+                f"{s['cpu']['endpoint']['ms_per_scrape']:.2f} ms (95% CI "
+                f"{s['cpu']['endpoint']['ms_per_scrape_ci'][0]:.2f} .. "
+                f"{s['cpu']['endpoint']['ms_per_scrape_ci'][1]:.2f})."] if "cpu" in s else []),
+             "",
              _row("Endpoint", "Format", "p50", "p99", "bytes", "series (own / total)"),
              _row("---", "---", "---", "---", "---", "---")]
     for key, label in (("exporter", "exporter, Prometheus Accept"),

@@ -3,7 +3,8 @@
 One worker process serves both (``instrument()`` and ``prometheus_port`` on the same
 worker), with the process executor so that the SDK exposes every metric it has. After a
 few jobs, the two endpoints are scraped alternately (the order flipping every round) on
-keep-alive connections with the ``Accept`` header Prometheus sends; the exporter is also
+keep-alive connections with the ``Accept`` header Prometheus sends, each endpoint about 5 times a
+second; the exporter is also
 scraped asking for the classic text format. Latency is measured on the client, from
 sending the request to having read the whole body.
 
@@ -15,6 +16,8 @@ the rest being the Python runtime's process and platform collectors.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ import aiohttp
 
 from harness import JobMix, drive, median, quantile, simulator, start_worker, stop_worker
 from loop_lag import PROMETHEUS_ACCEPT
+from overhead import bootstrap_ci
 
 TEXT_ACCEPT = "text/plain;version=0.0.4"
 OWN_PREFIX = {"exporter": "livekit_agents_", "exporter_text": "livekit_agents_",
@@ -43,8 +47,54 @@ async def _get(session: aiohttp.ClientSession, url: str, accept: str) -> tuple[f
     return time.perf_counter() - start, body, ctype
 
 
+def _cpu_ns(pid: int) -> int:
+    """CPU time of every thread of a process so far, from the scheduler (nanoseconds)."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
+    return total
+
+
+def _endpoint_pids(worker: Any) -> list[int]:
+    return [p.pid for p in worker.ps.children(recursive=True)
+            if "endpoint_process" in " ".join(p.cmdline())]
+
+
+async def scrape_cpu(worker: Any, url: str, pairs: int, segment_s: float = 3.0,
+                     hz: float = 10.0) -> dict[str, Any]:
+    """CPU one scrape costs, in the worker and in the endpoint process: segments scraped at
+    ``hz`` against idle segments of the same length, alternating, differences per pair."""
+    per_scrape: dict[str, list[float]] = {"worker": [], "endpoint": [], "total": []}
+    async with aiohttp.ClientSession() as session:
+        for pair in range(pairs):
+            used: dict[str, dict[str, float]] = {}
+            counts: dict[str, int] = {}
+            for cond in (("idle", "scraped") if pair % 2 == 0 else ("scraped", "idle")):
+                eps = _endpoint_pids(worker)
+                w0, e0 = _cpu_ns(worker.proc.pid), sum(_cpu_ns(p) for p in eps)
+                end, n = time.monotonic() + segment_s, 0
+                while time.monotonic() < end:
+                    if cond == "scraped":
+                        await _get(session, url, PROMETHEUS_ACCEPT)
+                        n += 1
+                    await asyncio.sleep(1 / hz)
+                used[cond] = {"worker": (_cpu_ns(worker.proc.pid) - w0) / 1e9,
+                              "endpoint": (sum(_cpu_ns(p) for p in eps) - e0) / 1e9}
+                counts[cond] = n
+            for part in ("worker", "endpoint"):
+                per_scrape[part].append((used["scraped"][part] - used["idle"][part])
+                                        / max(1, counts["scraped"]))
+            per_scrape["total"].append(per_scrape["worker"][-1] + per_scrape["endpoint"][-1])
+    result: dict[str, Any] = {"pairs": pairs, "segment_s": segment_s, "hz": hz}
+    for part, values in per_scrape.items():
+        ms = [v * 1e3 for v in values]
+        result[part] = {"ms_per_scrape": median(ms), "ms_per_scrape_ci": bootstrap_ci(ms)}
+    return result
+
+
 async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
-    rounds = 100 if quick else 400
+    rounds = 60 if quick else 200
     async with simulator() as sim:
         worker = await start_worker(sim, instrument=True, sdk_metrics=True, executor="process",
                                     log_dir=workdir, capacity=8)
@@ -70,14 +120,19 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
                         seconds, body, ctype = await _get(sessions[k], url, accept)
                         latencies[k].append(seconds * 1e3)
                         last[k] = (body, ctype)
-                        await asyncio.sleep(0.005)
+                        # each endpoint at about 5 scrapes/s: under the exporter's render
+                        # spacing (a burst of 5, then 10 a second), which back-to-back
+                        # scrapes would measure instead of the scrape
+                        await asyncio.sleep(0.07)
                 captured_at = time.time()
+                log("  scrape: CPU per scrape, worker and endpoint process")
+                cpu = await scrape_cpu(worker, worker.exporter_url, 4 if quick else 10)
             finally:
                 for s in sessions.values():
                     await s.close()
         finally:
             await stop_worker(sim, worker)
-    result: dict[str, Any] = {"rounds": rounds}
+    result: dict[str, Any] = {"rounds": rounds, "cpu": cpu}
     for k, lat in latencies.items():
         body, ctype = last[k]
         result[k] = {"p50_ms": median(lat), "p99_ms": quantile(lat, 0.99), "bytes": len(body),

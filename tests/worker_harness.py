@@ -142,11 +142,12 @@ async def run_worker(sim: Simulator, style: str = STYLES[0], *, agent_name: str 
                      load_fnc: Any = None, threshold: float = 0.7, on_request: Any = None,
                      executor: JobExecutorType = JobExecutorType.THREAD, num_idle: int = 2,
                      wait_registered: bool = True, instrumented: bool = True,
-                     **kw: Any) -> AsyncIterator[RunningWorker]:
+                     web_config: Any = None, **kw: Any) -> AsyncIterator[RunningWorker]:
     target, worker = _build(style, sim, agent_name=agent_name,
                             load_fnc=load_fnc or SlotLoad(4), threshold=threshold,
                             on_request=on_request, executor=executor, num_idle=num_idle, **kw)
-    exporter = instrument(target, host="127.0.0.1", port=0) if instrumented else None
+    exporter = (instrument(target, host="127.0.0.1", port=0, web_config=web_config)
+                if instrumented else None)
     if worker is None:
         worker = _worker_from_options(target) if style == "options" else target
     run = worker.run(devmode=False) if NEW_SDK else worker.run()

@@ -12,7 +12,10 @@ and, on ``finish()``, refuses keys nobody took (a typo must not be silently igno
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -40,6 +43,10 @@ def type_name(value: object) -> str:
             list: "a list", dict: "a mapping"}.get(type(value), type(value).__name__)
 
 
+class _OwnProblem(yaml.constructor.ConstructorError):
+    """A problem this module words itself: it names keys, never values, so it is shown."""
+
+
 class _StrictLoader(yaml.SafeLoader):
     """Safe YAML that refuses duplicate keys (PyYAML would silently keep the last one)."""
 
@@ -52,11 +59,11 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
         try:
             hash(key)
         except TypeError:
-            raise yaml.constructor.ConstructorError(
+            raise _OwnProblem(
                 None, None, "a mapping key must be a plain value, not a list or mapping",
                 key_node.start_mark) from None
         if key in seen:
-            raise yaml.constructor.ConstructorError(
+            raise _OwnProblem(
                 None, None, f"duplicate key {key!r} (first on line {seen[key] + 1})",
                 key_node.start_mark)
         seen[key] = key_node.start_mark.line
@@ -66,16 +73,44 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
+def read_regular_file(path: str, limit: int = MAX_CONFIG_BYTES) -> bytes:
+    """The bytes of a regular file of at most ``limit`` bytes; ``OSError`` with a clear
+    ``strerror`` otherwise. A FIFO, a device or ``/dev/zero`` is refused before any read,
+    so a wrong path can neither block the caller nor fill its memory."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a FIFO, device or directory)")
+        if info.st_size > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes; is this the right file?")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise OSError(errno.EFBIG, f"larger than {limit} bytes; is this the right file?")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _no_quotes(text: str) -> str:
+    """A YAML parser message without the document's own text (it may be a secret)."""
+    return _QUOTED.sub("(text not shown)", text)
+
+
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+
+
 def read_yaml(path: str | os.PathLike[str]) -> Any:
-    """The parsed document, or ``ConfigError`` for a missing, unreadable or invalid file."""
+    """The parsed document, or ``ConfigError`` for a missing, unreadable or invalid file.
+
+    No message repeats the file's content: a wrong file may be a key or a password list.
+    """
     file = os.fspath(path)
     try:
-        with open(file, "rb") as fh:
-            raw = fh.read(MAX_CONFIG_BYTES + 1)
+        raw = read_regular_file(file)
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read the file: {exc.strerror or exc}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ConfigError(file, "", f"larger than {MAX_CONFIG_BYTES} bytes; is this the right file?")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -86,13 +121,13 @@ def read_yaml(path: str | os.PathLike[str]) -> Any:
         mark = exc.problem_mark or exc.context_mark
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = exc.problem or exc.context or "invalid YAML"
+        problem = problem if isinstance(exc, _OwnProblem) else _no_quotes(problem)
         raise ConfigError(file, "", f"invalid YAML{where}: {problem}") from None
     except yaml.reader.ReaderError as exc:
-        char = chr(exc.character) if isinstance(exc.character, int) else exc.character
-        raise ConfigError(file, "", f"invalid YAML: {exc.reason} (character {char!r} at "
-                                    f"position {exc.position})") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(file, "", f"invalid YAML: {exc}") from None
+        raise ConfigError(file, "", f"invalid YAML: {exc.reason} at position "
+                                    f"{exc.position}") from None
+    except yaml.YAMLError:
+        raise ConfigError(file, "", "invalid YAML") from None
     except RecursionError:
         raise ConfigError(file, "", "invalid YAML: nested too deeply") from None
 
@@ -172,7 +207,7 @@ class ConfigMap:
         unknown = [k for k in self.data if k not in self._taken]
         if unknown:
             known = ", ".join(sorted(self._taken)) or "none"
-            raise self.error(unknown[0], f"unknown key (known keys here: {known})")
+            raise self.error(_short(unknown[0]).strip("'"), f"unknown key (known keys here: {known})")
 
 
 def one_of(*allowed: str) -> Callable[[Any], str | None]:

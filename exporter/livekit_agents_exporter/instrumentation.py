@@ -26,6 +26,7 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
+from . import metrics as m
 from . import sdk
 from .hooks import Hooks
 from .http_server import DEFAULT_HOST, DEFAULT_PORT, MetricsServer
@@ -180,6 +181,8 @@ class Exporter:
         hooks.attach("process_failures", self._process_failures.install)
         self._drain = DrainThread(self.recorder, self.errors)
         self._drain.start()
+        if self.server is not None:
+            self.server.ensure_serving()  # a process forked after instrument() serves itself
 
     def _observe_entrypoint(self, view: sdk.WorkerView) -> None:
         entrypoint = view.get_entrypoint()
@@ -381,7 +384,8 @@ def instrument(
     exporter = Exporter(registry, None, settings)
     if serve_port is not None:
         server = MetricsServer(registry, host, int(serve_port), web_config=web_config,
-                                on_error=exporter.errors.report)
+                               on_error=exporter.errors.report, refresh=exporter.recorder.drain,
+                               own_names=m.sample_names(process=own_registry))
         server.start()
         exporter.server = server
         _track_started(exporter)

@@ -40,8 +40,9 @@ EXPORTER_HOOKS = ("worker_run", "load_fnc", "request_fnc", "entrypoint", "regist
 # Where an exporter-internal failure was caught; fixed so the series exist from the start.
 EXPORTER_COMPONENTS = ("load_fnc", "request_fnc", "assignment_timeout", "job_events", "wire",
                        "connection", "gauge", "collector", "scrape", "http_server",
-                       "http_handler", "hooks", "other")
+                       "http_handler", "hooks", "web_config", "other")
 
+MAX_OBSERVED_LOAD = 100.0  # a larger sample would own the load histogram's _sum for good
 LOAD_BUCKETS = tuple(round(0.05 * i, 2) for i in range(1, 21)) + (1.25, 1.5, 2.0)
 DISPATCH_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ANSWER_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10)
@@ -152,7 +153,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
           "Failures inside the exporter itself, caught and logged instead of reaching the worker, "
           "by component: load_fnc, request_fnc, assignment_timeout, job_events, wire, connection, "
           "gauge, collector, scrape, http_server, http_handler, hooks (a hook that could not "
-          "attach), other.",
+          "attach), web_config (a changed web config that does not load: the last good one "
+          "stays), other.",
           labels=("component",)),
     _spec("exporter_hooks_attached", "gauge",
           "1 while the exporter's hook into the worker is attached, 0 when it is not (the worker "
@@ -163,7 +165,8 @@ CATALOGUE: tuple[MetricSpec, ...] = (
     # --- distributions ------------------------------------------------------------
     _spec("worker_load_samples_ratio", "histogram",
           "Every load_fnc sample (every 0.5 s and before each offer), so spikes between scrapes "
-          "are kept.", buckets=LOAD_BUCKETS),
+          "are kept; samples beyond +-100, absurd for a load, are only counted as load_fnc "
+          "errors.", buckets=LOAD_BUCKETS),
     _spec("job_dispatch_latency_seconds", "histogram",
           "Time from the job offer arriving to the job being launched.",
           buckets=DISPATCH_BUCKETS),
@@ -217,3 +220,17 @@ BY_SHORT: dict[str, MetricSpec] = {m.short: m for m in (*CATALOGUE, *SERVER_LOG_
 def series(short: str) -> str:
     """Query name of a catalogue metric; raises KeyError for a typo at import time."""
     return BY_SHORT[short].series_name
+
+
+# what prometheus_client's ProcessCollector and PlatformCollector expose on Linux
+PROCESS_SAMPLES = ("process_virtual_memory_bytes", "process_resident_memory_bytes",
+                   "process_start_time_seconds", "process_cpu_seconds_total", "process_open_fds",
+                   "process_max_fds", "python_info")
+
+
+def sample_names(process: bool = True) -> tuple[str, ...]:
+    """Every sample name the catalogue's families expose (and the process collector's)."""
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
+                "info": ("_info",), "gauge": ("",)}
+    names = [spec.name + sfx for spec in CATALOGUE for sfx in suffixes[spec.kind]]
+    return tuple(names) + (PROCESS_SAMPLES if process else ())

@@ -396,14 +396,17 @@ class Recorder:
             self._series("load_fnc_errors", "non_numeric").inc()
             self._series("worker_load_ratio").set(math.nan)
             return
-        load = float(value)
+        try:
+            load = float(value)
+        except OverflowError:  # an int beyond any float, e.g. 10**400
+            load = math.inf if value > 0 else -math.inf  # type: ignore[operator]
         self._series("worker_load_ratio").set(load)
         if math.isnan(load):
             self._series("load_fnc_errors", "nan").inc()
             return
         if load < 0 or load > 1:
             self._series("load_fnc_errors", "out_of_range").inc()
-        if math.isfinite(load):
+        if abs(load) <= m.MAX_OBSERVED_LOAD:  # one 1e308 must not own the histogram's sum
             self._series("worker_load_samples_ratio").observe(load)
 
     def _load_fnc_raised(self, duration: float) -> None:

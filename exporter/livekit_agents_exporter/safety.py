@@ -8,6 +8,7 @@ so a persistent bug cannot flood the worker's logs) and swallowed.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -51,7 +52,7 @@ class ErrorSink:
         logger.warning(
             "livekit-agents-exporter: internal error in %s (the worker is unaffected)",
             where,
-            exc_info=True,
+            exc_info=sys.exc_info()[0] is not None,  # a report from the endpoint has none
         )
 
     def guard(self, component: str) -> _Guard:

@@ -36,9 +36,10 @@ from binascii import Error as BinasciiError
 from base64 import b64decode
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 
-from .config_errors import ConfigMap, one_of, read_yaml
+from .config_errors import ConfigMap, one_of, read_regular_file, read_yaml
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -93,7 +94,10 @@ UNSUPPORTED = {
 _REQUIRE_ANY = ("Python's ssl module cannot require a client certificate without verifying it; "
                 "use RequireAndVerifyClientCert with client_ca_file")
 
-_BCRYPT = re.compile(r"^\$2[abxy]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+# $2x$ marks hashes of a broken 2011 implementation: the bcrypt package cannot check them
+_BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
+MAX_BCRYPT_COST = 14  # about 1 s per check already; 31 would be days
+MAX_PEM_BYTES = 1 << 20
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -110,6 +114,7 @@ class WebConfig:
     headers: Mapping[str, str] = field(default_factory=dict)
     rate_limit: tuple[float, int] | None = None  # (seconds between requests, burst)
     http2: bool = True  # accepted for compatibility; the endpoint speaks HTTP/1.1
+    watched_files: tuple[str, ...] = ()  # this file and those it names, re-read on change
 
     @property
     def tls(self) -> bool:
@@ -156,14 +161,28 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     http.finish()
     users = _load_users(users_sec)
     rate_limit = _load_rate_limit(rate_sec)
-    tls = _load_tls(tls_sec, os.path.dirname(os.path.abspath(file)))
-    ctx, auth_type, sans = tls
+    named: list[str] = []
+    ctx, auth_type, sans = _load_tls(tls_sec, os.path.dirname(os.path.abspath(file)), named)
     return WebConfig(file=file, ssl_context=ctx, client_auth_type=auth_type,
                      client_allowed_sans=frozenset(sans), users=users, headers=headers,
-                     rate_limit=rate_limit, http2=http2)
+                     rate_limit=rate_limit, http2=http2, watched_files=(file, *named))
 
 
-def _load_tls(sec: ConfigMap, base_dir: str) -> tuple[ssl.SSLContext | None, str, list[str]]:
+def watched_state(files: tuple[str, ...]) -> tuple[tuple[int, int, int, int] | None, ...]:
+    """What changes when any of ``files`` is replaced or rewritten (cert-manager swaps a
+    symlink; an editor rewrites in place): device, inode, size and modification time."""
+    state = []
+    for path in files:
+        try:
+            info = os.stat(path)
+            state.append((info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns))
+        except OSError:
+            state.append(None)
+    return tuple(state)
+
+
+def _load_tls(sec: ConfigMap, base_dir: str,
+              named: list[str]) -> tuple[ssl.SSLContext | None, str, list[str]]:
     for key, reason in UNSUPPORTED.items():
         if key in sec:
             raise sec.error(key, reason)
@@ -177,6 +196,7 @@ def _load_tls(sec: ConfigMap, base_dir: str) -> tuple[ssl.SSLContext | None, str
         return value if os.path.isabs(value) else os.path.join(base_dir, value)
 
     cert_file, key_file, ca_file = file_key("cert_file"), file_key("key_file"), file_key("client_ca_file")
+    named.extend(f for f in (cert_file, key_file, ca_file) if f)
     ca_text = sec.take("client_ca", str, None)
     auth_type = sec.take("client_auth_type", str, "NoClientCert",
                          check=one_of(*CLIENT_AUTH_TYPES)) or "NoClientCert"
@@ -246,8 +266,7 @@ def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> No
 
 def _read(sec: ConfigMap, key: str, path: str) -> bytes:
     try:
-        with open(path, "rb") as fh:
-            return fh.read()
+        return read_regular_file(path, MAX_PEM_BYTES)
     except OSError as exc:
         raise sec.error(key, f"cannot read {path}: {exc.strerror or exc}") from None
 
@@ -286,7 +305,7 @@ def _load_client_ca(ctx: ssl.SSLContext, sec: ConfigMap, ca_file: str | None,
             pem = _read(sec, key, ca_file)
             if b"-----BEGIN CERTIFICATE-----" not in pem:
                 raise sec.error(key, f"{ca_file} holds no PEM certificate")
-            ctx.load_verify_locations(cafile=ca_file)
+            ctx.load_verify_locations(cadata=pem.decode("ascii", "replace"))
         else:
             ctx.load_verify_locations(cadata=ca_text)
     except ssl.SSLError as exc:
@@ -318,10 +337,11 @@ def _load_users(sec: ConfigMap) -> dict[str, bytes]:
         hashed = sec.take(name, str, secret=True)
         match = _BCRYPT.match(hashed)
         if match is None:
-            raise sec.error(name, "must be a bcrypt hash such as $2y$10$... "
+            raise sec.error(name, "must be a bcrypt hash such as $2y$10$... ($2a$, $2b$ or $2y$) "
                                   "(htpasswd -nBC 10 \"\" | tr -d ':\\n'), not a plain password")
-        if not 4 <= int(match.group(1)) <= 31:
-            raise sec.error(name, f"bcrypt cost {match.group(1)} is outside 4..31")
+        if not 4 <= int(match.group(1)) <= MAX_BCRYPT_COST:
+            raise sec.error(name, f"bcrypt cost {match.group(1)} is outside 4..{MAX_BCRYPT_COST} "
+                                  "(each cost step doubles the time of a check; 10 is usual)")
         users[name] = hashed.encode("ascii")
     sec.finish()
     if users:
@@ -427,14 +447,15 @@ class BasicAuth:
         except UnicodeDecodeError:
             return None
 
-    def _mac(self, user: str, password: bytes) -> bytes:
+    def mac(self, user: str, password: bytes) -> bytes:
+        """A keyed MAC of the credentials: what is remembered instead of the password."""
         hashed = self._users.get(user, _DECOY_HASH)
         msg = b"\0".join((user.encode("utf-8"), hashed, password))
         return hmac.new(self._key, msg, hashlib.sha256).digest()
 
     def check_cached(self, user: str, password: bytes) -> bool:
         """True when these credentials already passed bcrypt (constant-time comparison)."""
-        mac = self._mac(user, password)
+        mac = self.mac(user, password)
         with self._lock:
             known = list(self._verified.get(user, ()))
         ok = False
@@ -457,7 +478,7 @@ class BasicAuth:
             ok = False
         if not ok or hashed is None:
             return False
-        mac = self._mac(user, password)
+        mac = self.mac(user, password)
         with self._lock:
             entries = self._verified.setdefault(user, [])
             if mac not in entries:
@@ -467,3 +488,81 @@ class BasicAuth:
             while len(self._verified) > MAX_CACHED_CREDENTIALS:
                 self._verified.popitem(last=False)
         return True
+
+
+MAX_REMEMBERED_FAILURES = 1024
+
+
+class AuthGate:
+    """Schedules the bcrypt checks of the endpoint fairly between client addresses.
+
+    A flood of wrong passwords must not keep the scraper out, even right after a restart
+    when the scraper's own credentials are not cached yet: each client address gets a short
+    queue of its own (``per_client``; beyond it: busy, 429), and checks are taken from the
+    addresses in turn, so the scraper waits for one check per flooding address at most,
+    never for the whole flood. Credentials already checked answer from memory (successes
+    and failures, as keyed MACs), and the spending of bcrypt stays under the ``BasicAuth``
+    budget, one check at a time on ``pool``.
+    """
+
+    def __init__(self, auth: BasicAuth, pool: Any, per_client: int = 4,
+                 max_wait: float = 5.0) -> None:
+        self._auth, self._pool = auth, pool
+        self._per_client, self._max_wait = per_client, max_wait
+        self._queues: OrderedDict[str, Any] = OrderedDict()
+        self._failed: OrderedDict[bytes, None] = OrderedDict()
+        self._wake: Any = None
+        self._task: Any = None
+
+    async def check(self, user: str, password: bytes, client: str) -> str:
+        """"ok", "denied" or "busy" (this client already has ``per_client`` checks waiting)."""
+        import asyncio
+        from collections import deque
+
+        if self._auth.check_cached(user, password):
+            return "ok"
+        mac = self._auth.mac(user, password)
+        if mac in self._failed:
+            return "denied"
+        queue = self._queues.get(client)
+        if queue is None:
+            queue = self._queues[client] = deque()
+        if len(queue) >= self._per_client:
+            return "busy"
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        queue.append((user, password, fut))
+        if self._wake is None:
+            self._wake = asyncio.Event()
+            self._task = loop.create_task(self._run())
+        self._wake.set()
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), self._max_wait)
+        except asyncio.TimeoutError:
+            return "busy"
+
+    async def _run(self) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queues:
+                client, queue = next(iter(self._queues.items()))
+                user, password, fut = queue.popleft()
+                if queue:
+                    self._queues.move_to_end(client)  # the next address goes first
+                else:
+                    del self._queues[client]
+                if fut.done():  # its client gave up
+                    continue
+                while not self._auth.admit_uncached():
+                    await asyncio.sleep(0.05)
+                ok = await loop.run_in_executor(self._pool, self._auth.verify, user, password)
+                if not ok:
+                    self._failed[self._auth.mac(user, password)] = None
+                    while len(self._failed) > MAX_REMEMBERED_FAILURES:
+                        self._failed.popitem(last=False)
+                if not fut.done():
+                    fut.set_result("ok" if ok else "denied")

@@ -131,3 +131,25 @@ async def test_failing_load_fnc_leaves_the_worker_as_the_sdk_leaves_it(sim):
                 assert s.value(ERRORS, error="exception") == 1
                 assert s.value("livekit_agents_worker_registered") == (1 if truth.connected else 0)
     assert outcomes[True] == outcomes[False]
+
+
+def test_an_int_beyond_any_float_is_an_out_of_range_load_not_an_exporter_error():
+    big = 10**400
+    probe, registry = _probe(lambda: big)
+    assert probe(None) is big
+    assert registry.get_sample_value(ERRORS, {"agent_name": "a", "error": "out_of_range"}) == 1
+    assert registry.get_sample_value("livekit_agents_exporter_errors_total",
+                                     {"agent_name": "a", "component": "load_fnc"}) == 0
+    assert registry.get_sample_value("livekit_agents_worker_load_ratio",
+                                     {"agent_name": "a"}) == math.inf
+
+
+def test_one_absurd_sample_does_not_own_the_load_histogram_sum():
+    values = iter([1e308, 0.5, 0.25])
+    probe, registry = _probe(lambda: next(values))
+    for _ in range(3):
+        probe(None)
+    hist = "livekit_agents_worker_load_samples_ratio"
+    assert registry.get_sample_value(f"{hist}_sum", {"agent_name": "a"}) == 0.75
+    assert registry.get_sample_value(f"{hist}_count", {"agent_name": "a"}) == 2
+    assert registry.get_sample_value(ERRORS, {"agent_name": "a", "error": "out_of_range"}) == 1

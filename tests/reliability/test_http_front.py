@@ -1,9 +1,10 @@
 """The HTTP front under hostile input: garbage, oversized and slow clients, its own failures.
 
-These drive a live ``MetricsServer`` in its own thread, as inside a worker, with all
-client traffic from another process (``http_load.py``) so that the figures measure
-the server, and the lag probe measures what the exporter costs an event loop that
-shares the process (the worker's loop, in production).
+These drive a live ``MetricsServer`` (its endpoint process, fed by this process as by a
+worker), with all client traffic from another process (``http_load.py``) so that the
+figures measure the server, and the lag probe measures what the exporter costs an event
+loop that shares the process (the worker's loop, in production). Attacks against a real
+worker: ``tests/attacks``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +25,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter
+import psutil
 
 from livekit_agents_exporter.http_server import MetricsServer, ServerLimits
 from livekit_agents_exporter.recorder import Recorder
@@ -42,8 +46,19 @@ class Endpoint:
         self.recorder.bind("agent", {"worker_type": "ROOM"}, {})
         Counter("probe", "A series every scrape must show.", registry=self.registry).inc()
         self.server = MetricsServer(self.registry, "127.0.0.1", 0, limits=limits,
-                                    on_error=self.errors.report)
+                                    on_error=self.errors.report, refresh=self.recorder.drain,
+                                    own_names=("probe_total",))
         self.server.start()
+
+    @property
+    def connections(self) -> int:
+        """Client connections the endpoint process holds (its sockets, less the link and
+        the listener)."""
+        pid = self.server.endpoint_pid
+        if pid is None:
+            return 0
+        kinds = psutil.Process(pid).net_connections(kind="tcp")
+        return sum(1 for c in kinds if c.status != psutil.CONN_LISTEN)
 
     def error_count(self, component: str) -> float:
         return self.registry.get_sample_value(ERRORS, {"agent_name": "agent",
@@ -144,9 +159,41 @@ def test_random_requests_never_break_the_endpoint(fuzz_endpoint, data):
     assert fuzz_endpoint.clean_scrape_works()
 
 
+def _status_line(port: int, parts: list[bytes]) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=3) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            for i, part in enumerate(parts):
+                if i:
+                    time.sleep(0.05)  # its own segment
+                sock.sendall(part)
+            sock.shutdown(socket.SHUT_WR)
+        except OSError:  # answered and closed after the first part: read that answer
+            pass
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+        return data.split(b"\r\n", 1)[0]
+
+
+@pytest.mark.parametrize("raw", [b"CONNECT  HTTP/9\r\n\r\n", b"GET / HTTP/2.0\r\n\r\n",
+                                 b"GET /metrics HTTP/0.9\r\n\r\n", b"G\x00T / HTTP/1.1\r\n\r\n",
+                                 b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_the_answer_does_not_depend_on_how_tcp_splits_the_request(fuzz_endpoint, raw):
+    """Seen flaky in CI: a request line answered differently in one segment and in two."""
+    port = fuzz_endpoint.server.port
+    whole = _status_line(port, [raw])
+    assert whole.startswith(b"HTTP/1.") and raw[:8] not in whole, whole
+    for cut in range(1, len(raw), max(1, len(raw) // 6)):
+        assert _status_line(port, [raw[:cut], raw[cut:]]) == whole, (cut, whole)
+
+
 def test_after_the_fuzz_nothing_leaked_and_no_handler_failed(fuzz_endpoint):
     assert fuzz_endpoint.clean_scrape_works()
-    wait_until(lambda: fuzz_endpoint.server.connections <= 1, what="connections to close")
+    wait_until(lambda: fuzz_endpoint.connections <= 1, what="connections to close")
     assert fuzz_endpoint.error_count("http_handler") == 0
     assert fuzz_endpoint.error_count("http_server") == 0
 
@@ -168,12 +215,12 @@ async def test_slowloris_does_not_starve_scrapes_nor_the_loop(endpoint):
         load = asyncio.get_running_loop().run_in_executor(
             None, lambda: run_load(e.server.port, slow=200, seconds=8.0))
         while not load.done():
-            peak.append(e.server.connections)
+            peak.append(e.connections)
             await asyncio.sleep(0.1)
         figures = await load
     print(f"\nslowloris x200 for 8s (cap {limits.max_connections}, request timeout "
           f"{limits.request_timeout}s): {figures}\nloop lag under attack: {probe.stats.describe()}; "
-          f"peak open connections {max(peak)}; evictions {e.server._server.evictions}")
+          f"peak open connections {max(peak)}")
     assert not figures["scrape_failures"], figures["scrape_failures"]
     assert figures["scrapes"] >= 20
     assert figures["scrape_p99"] < 0.5
@@ -184,25 +231,27 @@ async def test_slowloris_does_not_starve_scrapes_nor_the_loop(endpoint):
 
 
 def test_idle_connection_flood_is_capped(endpoint):
-    limits = ServerLimits(max_connections=32, request_timeout=30.0, eviction_grace=0.5)
+    limits = ServerLimits(max_connections=32, request_timeout=30.0)
     e = endpoint(limits)
     socks = []
     try:
         for _ in range(150):
             socks.append(socket.create_connection(("127.0.0.1", e.server.port), timeout=5))
-        # past the cap, newcomers are refused while the waiting connections are younger
-        # than the grace period, and the oldest waiting one is dropped after it
-        excess = 150 - limits.max_connections
-        wait_until(lambda: e.server._server.refusals + e.server._server.evictions >= excess,
-                   what="refusals and evictions")
-        assert e.server._server.refusals > 0
-        assert e.server.connections <= limits.max_connections
-        time.sleep(limits.eviction_grace)
+        # past the cap, the connection idle the longest is dropped for each newcomer
+        wait_until(lambda: e.connections <= limits.max_connections + 1,
+                   what="the endpoint to drop connections past its cap")
         start = time.perf_counter()
         assert e.clean_scrape_works()  # admitted: the oldest idle connection made room
         assert time.perf_counter() - start < 1.0
-        assert e.server._server.evictions >= 1
-        assert e.server.connections <= limits.max_connections
+        closed = 0
+        for s in socks[:150 - limits.max_connections]:
+            s.settimeout(2)
+            try:
+                closed += s.recv(1) == b""
+            except OSError:
+                closed += 1
+        assert closed == 150 - limits.max_connections  # the oldest ones went
+        assert e.connections <= limits.max_connections
     finally:
         for s in socks:
             s.close()
@@ -220,106 +269,53 @@ def test_keepalive_connection_that_stalls_mid_request_is_closed(endpoint):
 
 
 # -- the exporter's own failures -----------------------------------------------------------------
-def test_http_thread_failure_is_counted_and_the_endpoint_comes_back(endpoint):
+def _kill_endpoint(e: Endpoint) -> int:
+    pid = e.server.endpoint_pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def test_endpoint_process_death_is_counted_and_it_comes_back(endpoint):
     e = endpoint()
     port = e.server.port
-
-    def crash() -> None:
-        raise SystemExit("injected: the serving loop dies")
-
-    e.server._loop.call_soon_threadsafe(crash)
-    wait_until(lambda: e.error_count("http_server") == 1, what="the failure to be counted")
+    old = _kill_endpoint(e)
+    wait_until(lambda: e.error_count("http_server") == 1, what="the death to be counted")
     wait_until(e.clean_scrape_works, timeout=10, what="the endpoint to serve again")
     assert e.server.port == port and e.server.restarts == 1
+    assert e.server.endpoint_pid not in (None, old)
     status, body = e.scrape()
     assert f'{ERRORS}{{agent_name="agent",component="http_server"}} 1.0' in body
-
-
-def test_clients_caught_by_a_crash_are_answered_or_refused_never_left_hanging(endpoint):
-    """Connections the dying loop had just accepted must be closed, not left open unanswered
-    (seen in CI: a scrape that waited 300 s for a loop that no longer existed)."""
-    e = endpoint()
-    hung: list[str] = []
-    answered = 0
-    stop = threading.Event()
-
-    def scraper() -> None:
-        nonlocal answered
-        while not stop.is_set():
-            try:
-                status, _ = e.scrape(timeout=3.0)
-                answered += status == 200
-            except socket.timeout:
-                hung.append("a scrape got no answer within 3 s")
-            except OSError:  # refused or reset while the endpoint restarts: what a scraper handles
-                pass
-
-    threads = [threading.Thread(target=scraper) for _ in range(4)]
-    for t in threads:
-        t.start()
-    try:
-        for _ in range(6):  # the restart backoff doubles from 0.1 s, so ~6 s in all
-            restarts = e.server.restarts
-            e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("x")))
-            wait_until(lambda: e.server.restarts > restarts and e.clean_scrape_works(),
-                       timeout=15, what="the endpoint to serve again")
-    finally:
-        stop.set()
-        for t in threads:
-            t.join()
-    assert not hung, hung
-    assert answered > 0 and e.error_count("http_server") == 6
 
 
 def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
     e = endpoint()
     thief = socket.socket()
     thief.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-
-    def crash_after_losing_the_port() -> None:
-        # on the server's own loop, so nothing can rebind in between: free the port, let
-        # someone else take it, then die
-        e.server._listener.close()
-        thief.bind(("127.0.0.1", e.server.port))
-        thief.listen()
-        raise SystemExit("injected")
-
-    e.server._loop.call_soon_threadsafe(crash_after_losing_the_port)
+    _kill_endpoint(e)
+    # take the port the moment the dead endpoint released it
+    wait_until(lambda: thief.bind(("127.0.0.1", e.server.port)) is None, what="the port")
+    thief.listen()
     try:
-        wait_until(lambda: e.server.restarts >= 3, timeout=10, what="rebind attempts")
+        wait_until(lambda: e.error_count("http_server") >= 3, timeout=10,
+                   what="failed restarts to be counted")
         assert e.server._thread.is_alive()
-        assert e.error_count("http_server") >= 3  # the crash and each failed bind, counted
     finally:
         thief.close()
     wait_until(e.clean_scrape_works, timeout=20, what="the endpoint to serve again")
 
 
 def test_stop_while_the_endpoint_restarts_is_quiet():
-    """stop() can meet the loop mid-teardown, which cancels what stop() queued on it."""
-    for delay in [0.0, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02] * 3:
+    for delay in [0.0, 0.001, 0.01, 0.05, 0.1, 0.2]:
         e = Endpoint()
-        e.server._loop.call_soon_threadsafe(lambda: (_ for _ in ()).throw(SystemExit("x")))
+        _kill_endpoint(e)
         time.sleep(delay)
         e.server.stop()
         assert not e.server._thread.is_alive()
+        assert e.server.endpoint_pid is None
 
 
-def test_handler_failure_answers_500_and_is_counted(endpoint, monkeypatch):
-    e = endpoint()
-
-    async def broken(self, request):
-        raise RuntimeError("injected handler bug")
-
-    monkeypatch.setitem(MetricsServer._routes, "/healthz", broken)
-    conn = http.client.HTTPConnection("127.0.0.1", e.server.port, timeout=5)
-    conn.request("GET", "/healthz")
-    assert conn.getresponse().status == 500
-    conn.close()
-    assert e.error_count("http_handler") == 1
-    assert e.clean_scrape_works()
-
-
-def test_raising_collector_is_skipped_and_counted(endpoint):
+def test_raising_collector_leaves_the_exporters_own_series_and_is_counted(endpoint):
     e = endpoint()
 
     class Broken:
@@ -329,10 +325,7 @@ def test_raising_collector_is_skipped_and_counted(endpoint):
     e.registry.register(Broken())
     status, body = e.scrape()
     assert status == 200 and "probe_total 1.0" in body
-    assert "livekit_agents_job_requests_total" in body
-    # each failing scrape counts once; the count shows from the next scrape on
     status, body = e.scrape()
-    assert f'{ERRORS}{{agent_name="agent",component="collector"}} 1.0' in body
     assert e.error_count("collector") == 2
 
 
@@ -342,9 +335,11 @@ def test_stop_is_prompt_and_idempotent(endpoint):
 
     before = exporter_threads()  # other endpoints of this module may be serving
     e = endpoint()
+    pid = e.server.endpoint_pid
     start = time.perf_counter()
     e.server.stop()
     e.server.stop()
     assert time.perf_counter() - start < 5
     assert not e.server._thread.is_alive()
     assert exporter_threads() <= before  # none of this endpoint's threads is left
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

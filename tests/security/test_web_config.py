@@ -242,3 +242,86 @@ def test_check_web_config_command(pki, tmp_path):
     assert failed.stderr.strip() == (f"livekit-agents-exporter check-web-config: error: {bad}: "
                                      "tls_server_config.min_version: must be one of TLS10, TLS11, "
                                      "TLS12, TLS13, got 'TLS9'")
+
+
+# -- paths that are not files, secrets in parser messages, hashes that cannot work ---------------
+def _special_paths(tmp_path: Path) -> dict[str, str]:
+    import os
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    return {"a FIFO": str(fifo), "/dev/urandom": "/dev/urandom", "/dev/zero": "/dev/zero",
+            "a directory": str(tmp_path)}
+
+
+def _refused_quickly(path: Path, fragment: str) -> str:
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(path)
+    assert time.perf_counter() - start < 2, "the loader waited on a special file"
+    assert fragment in str(caught.value), str(caught.value)
+    return str(caught.value)
+
+
+def test_special_files_as_the_web_config_are_refused_at_once(tmp_path):
+    for what, path in _special_paths(tmp_path).items():
+        message = _refused_quickly(Path(path), "not a regular file")
+        assert message.startswith(f"{path}: cannot read the file"), (what, message)
+
+
+@pytest.mark.parametrize("key", ["cert_file", "key_file", "client_ca_file"])
+def test_special_files_as_certificate_key_or_ca_are_refused_at_once(pki, tmp_path, key):
+    for what, special in _special_paths(tmp_path).items():
+        files = {"cert_file": str(pki.server.cert), "key_file": str(pki.server.key)}
+        extra = ""
+        if key == "client_ca_file":
+            extra = (f"  client_auth_type: RequireAndVerifyClientCert\n"
+                     f"  client_ca_file: {special}\n")
+        else:
+            files[key] = special
+        text = (f"tls_server_config:\n  cert_file: {files['cert_file']}\n"
+                f"  key_file: {files['key_file']}\n{extra}")
+        name = f"w-{key}-{what.replace('/', '_').replace(' ', '_')}.yml"
+        _refused_quickly(write(tmp_path, text, name), f"tls_server_config.{key}: cannot read")
+
+
+def test_oversized_files_are_refused_without_reading_them(tmp_path):
+    big = tmp_path / "big.yml"
+    with open(big, "wb") as fh:
+        fh.truncate(64 << 20)  # sparse: nothing to read, but a careless reader would try
+    _refused_quickly(big, "larger than")
+
+
+@pytest.mark.parametrize("password", ["*hunter2-secret", "!hunter2-secret", "&hunter2-secret",
+                                      "%hunter2-secret", "@hunter2-secret", "`hunter2-secret"])
+def test_yaml_errors_never_repeat_what_the_file_says(tmp_path, password):
+    path = write(tmp_path, f"basic_auth_users:\n  alice: {password}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_web_config(path)
+    assert "hunter2" not in str(caught.value), str(caught.value)
+
+
+def test_a_wrong_file_is_not_quoted(pki, tmp_path):
+    """A key or a password list given by mistake: the message names the file, not its lines."""
+    secret_lines = tmp_path / "secrets.env"
+    secret_lines.write_text("DB_PASSWORD='hunter2-secret': x: y\n")
+    for path in (secret_lines, pki.server.key):
+        with pytest.raises(ConfigError) as caught:
+            load_web_config(path)
+        assert "hunter2" not in str(caught.value) and "PRIVATE" not in str(caught.value), \
+            str(caught.value)
+
+
+def test_bcrypt_hashes_that_cannot_authenticate_or_take_forever_are_refused(tmp_path):
+    good = bcrypt_hash(PASSWORD)
+    x_variant = "$2x$" + good[4:]
+    with pytest.raises(ConfigError, match=r"alice: must be a bcrypt hash"):
+        load_web_config(write(tmp_path, f"basic_auth_users:\n  alice: '{x_variant}'\n"))
+    cost31 = good[:4] + "31" + good[6:]
+    with pytest.raises(ConfigError, match=r"alice: bcrypt cost 31 is outside 4\.\.14"):
+        load_web_config(write(tmp_path, f"basic_auth_users:\n  alice: '{cost31}'\n", "c.yml"))
+    for prefix in ("$2a$", "$2b$", "$2y$"):
+        load_web_config(write(tmp_path, f"basic_auth_users:\n  alice: '{prefix}{good[4:]}'\n",
+                              "ok.yml"))
