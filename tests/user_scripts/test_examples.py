@@ -40,7 +40,9 @@ async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS, *,
 
     await eventually(lambda: truth.jobs_finished == jobs, timeout=60,
                      what=f"{jobs} jobs finished on the simulator (saw {truth})")
-    assert truth.jobs_started == jobs and truth.jobs_failed == 0, truth
+    # every job ran; on an overloaded machine the SDK may still kill a job process that
+    # misses its ping or close deadline (JS_FAILED): then it must be counted as such
+    assert truth.jobs_started == jobs and truth.jobs_failed < jobs, (truth, script.log()[-3000:])
 
     wanted = {
         "livekit_agents_job_requests_total": truth.availability_requests,
@@ -48,6 +50,7 @@ async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS, *,
         "livekit_agents_job_assignments_total": truth.assignments_sent,
         "livekit_agents_jobs_launched_total": truth.jobs_started,
         "livekit_agents_jobs_finished_total": truth.jobs_finished,
+        "livekit_agents_jobs_failed_total": truth.jobs_failed,
     }
     seen: dict[str, float] = {}
 
@@ -123,7 +126,11 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.shutdown(reason="done")
 
 
-opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, agent_name="support",
+def idle() -> float:
+    return 0.0  # not the CPU default: a busy test machine must not make the worker full
+
+
+opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle, agent_name="support",
                      num_idle_processes=1)
 
 if __name__ == "__main__":
