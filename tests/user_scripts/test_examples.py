@@ -9,9 +9,6 @@ what the simulator saw on the wire.
 
 from __future__ import annotations
 
-import asyncio
-from pathlib import Path
-
 import pytest
 
 from scripts import EXAMPLES, Script, run_script
@@ -130,7 +127,8 @@ def idle() -> float:
     return 0.0  # not the CPU default: a busy test machine must not make the worker full
 
 
-opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle, agent_name="support",
+opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle,
+                     agent_name="support",
                      num_idle_processes=1)
 
 if __name__ == "__main__":
