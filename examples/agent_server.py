@@ -3,7 +3,12 @@
 from livekit.agents import AgentServer, JobContext, cli
 from livekit_agents_exporter import instrument
 
-server = AgentServer(load_threshold=0.7)
+
+def load(server: AgentServer) -> float:
+    return len(server.active_jobs) / 10  # share of 10 session slots in use (default: CPU)
+
+
+server = AgentServer(load_fnc=load, load_threshold=0.7)
 
 
 @server.rtc_session(agent_name="support")

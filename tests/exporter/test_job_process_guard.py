@@ -60,7 +60,7 @@ def test_worker_process_names_are_not_mistaken_for_children():
 
 
 def test_instrument_while_the_forkserver_imports_the_main_module_is_inert(monkeypatch):
-    """The forkserver is a plain ``MainProcess``: it is recognised by its ``main()`` on the stack."""
+    """The forkserver is a plain ``MainProcess``: recognised by its ``main()`` on the stack."""
     import multiprocessing.forkserver as forkserver
 
     seen = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from scripts import EXAMPLES, run_script
-from test_examples import AGENT, dispatch_and_compare
+from test_examples import dispatch_and_compare
 from worker_harness import eventually
 
 

@@ -31,7 +31,12 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.shutdown(reason="done")
 
 
-opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, agent_name="{AGENT}",
+def idle() -> float:
+    return 0.0  # not the CPU default: a busy test machine must not make the worker full
+
+
+opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle,
+                     agent_name="{AGENT}",
                      num_idle_processes=int(os.environ["IDLE"]))
 instrument(opts)
 

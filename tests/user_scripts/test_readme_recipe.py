@@ -29,7 +29,8 @@ def recipe_commands() -> list[str]:
 async def test_readme_simulator_recipe_runs_as_written(tmp_path):
     cmds = recipe_commands()
     shapes = [r"python -m livekit_agents_exporter\.simulator --port 7880 &",
-              r"export LIVEKIT_URL=ws://127\.0\.0\.1:7880 LIVEKIT_API_KEY=\S+ LIVEKIT_API_SECRET=\S+",
+              r"export LIVEKIT_URL=ws://127\.0\.0\.1:7880 LIVEKIT_API_KEY=\S+ "
+              r"LIVEKIT_API_SECRET=\S+",
               r"python agent\.py start &",
               r"python -m livekit_agents_exporter\.simulator dispatch --agent-name support "
               r"--count 3",
