@@ -211,15 +211,17 @@ class Prometheus(_Service):
 
 
 class Alertmanager(_Service):
-    """An Alertmanager that sends every alert to one webhook, with short timers."""
+    """An Alertmanager that sends every alert to one webhook, with short timers, or runs
+    the given ``config`` (an Alertmanager configuration as a dict)."""
 
-    def __init__(self, webhook_url: str, *, binary: str = "prometheus-alertmanager",
+    def __init__(self, webhook_url: str = "", *, binary: str = "prometheus-alertmanager",
                  group_wait: str = "1s", group_interval: str = "1s",
-                 repeat_interval: str = "1h", workdir: Path | None = None) -> None:
+                 repeat_interval: str = "1h", workdir: Path | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         self.workdir = self._workdir(workdir, "lkx-alertmanager-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = {
+        config = config or {
             "route": {"receiver": "webhook", "group_by": ["alertname", "agent_name"],
                       "group_wait": group_wait, "group_interval": group_interval,
                       "repeat_interval": repeat_interval},
