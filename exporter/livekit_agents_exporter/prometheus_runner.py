@@ -155,7 +155,9 @@ class Prometheus(_Service):
                  binary: str = "prometheus", scrape_interval: str = "1s",
                  evaluation_interval: str = "1s", alertmanager_url: str | None = None,
                  workdir: Path | None = None, port: int | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None,
+                 scrape_configs: list[dict[str, Any]] | None = None) -> None:
+        """``scrape_configs``: more scrape configs, as written in prometheus.yml."""
         self.workdir = self._workdir(workdir, "lkx-prometheus-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -164,7 +166,8 @@ class Prometheus(_Service):
                        "evaluation_interval": evaluation_interval},
             "rule_files": [str(p) for p in rule_files or []],
             "scrape_configs": [{"job_name": job, "static_configs": static}
-                               for job, static in _by_job(targets).items()],
+                               for job, static in _by_job(targets).items()]
+            + list(scrape_configs or []),
         }
         if alertmanager_url:
             host = urllib.parse.urlparse(alertmanager_url).netloc
