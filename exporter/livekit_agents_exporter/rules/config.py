@@ -253,7 +253,7 @@ ALERTS: dict[str, Section] = {
     "no_capacity": _alert(
         "callers are being lost: no worker of an agent can take a job now, or, within the "
         "window, every worker refused offers as full or all were full at once", "critical",
-        "1m", "2m",
+        "1m", "5m",
         window=_window("2m", "window the refusals and the time spent full are counted over"),
         all_full_ratio_above=Option(0.1, number_in(0, 1, high_open=True),
                                     "fire when every worker was full at once for more than "
