@@ -102,7 +102,9 @@ def _capacity_refusals(q: Q, window: str) -> str:
 
 
 def _full_fraction(q: Q, window: str) -> str:
-    return q.dedup(f"rate({q.raw('worker_full_seconds')}[{window}])")
+    # the counter grows in steps of one status interval (2.5 s), so over a short window
+    # its rate can read above 1: a worker is full at most all of the time
+    return q.dedup(f"clamp_max(rate({q.raw('worker_full_seconds')}[{window}]), 1)")
 
 
 def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -124,7 +126,8 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
         q.where("job_requests_rejected", f'reason=~"{q.reasons(CAPACITY_REASONS)}"'),
         _in_group(q, q.where("job_requests_rejected",
                              f'reason=~"{q.reasons(CAPACITY_REASONS)}"')))
-    g_full = full.replace(q.raw("worker_full_seconds"), _in_group(q, q.raw("worker_full_seconds")))
+    g_full = full.replace(q.raw("worker_full_seconds"),
+                          _in_group(q, q.raw("worker_full_seconds")))
     available = _evidence(q, f"{r.WORKERS_AVAILABLE}{{{{G}}}}")
     refused = _evidence(q, f"sum({g_refusals})")
     refusing = _evidence(q, f"count({g_refusals} > 0)")
