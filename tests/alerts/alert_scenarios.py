@@ -534,16 +534,16 @@ def _pack_scenarios(config: RulesConfig, worker: Callable[..., Worker],
     sel = selector_labels(config)
 
     # JobLaunchesFailing: assigned jobs get no process ("failed to acquire process")
-    w = minutes(a["job_launches_failing"].params["window"])
+    lw = minutes(a["job_launches_failing"].params["window"])
     window = a["job_launches_failing"].params["window"]
-    fire, stop, recovered = fire_window("job_launches_failing", k + 1, lag=w)
+    fire, stop, recovered = fire_window("job_launches_failing", k + 1, lag=lw)
     w1 = worker("10.0.0.1:10781")
     w1.counter("job_process_failures", every_minute(2, k, stop), reason="acquire")
     w1.counter("job_process_failures", 0, reason="launch")
     w1.counter("job_process_failures", every_minute(5, 0), reason="initialize")  # not these
 
     def launch_text(t: int, w1: Worker, per_minute: int, stop: int) -> str:
-        n = per_minute * increments_in_window(t, k, stop, w)
+        n = per_minute * increments_in_window(t, k, stop, lw)
         return (f"About {plural(n, 'job')} assigned to {worker_phrase(config, w1)} in the last "
                 f"{window} could not be launched (the SDK could not acquire or start a job "
                 f"process): each is a caller who accepted the call and got no agent.")
@@ -575,18 +575,19 @@ def _pack_scenarios(config: RulesConfig, worker: Callable[..., Worker],
         f"(\"error initializing process\"): jobs wait for a process, and if none "
         f"initialises, assigned jobs are lost."))
 
-    # ExporterHooksDetached: the worker_run hook never attached
+    # ExporterHooksDetached: the worker_run hook never attached, on two workers of the agent
     _, stop, recovered = fire_window("exporter_hooks_detached", k)
-    w1 = worker("10.0.0.1:10781")
-    w1.labelled_gauge("exporter_hooks_attached", switch(1, 0, k, stop), hook="worker_run")
-    w1.labelled_gauge("exporter_hooks_attached", 1, hook="load_fnc")
+    blind = [worker(f"10.0.0.{i}:10781") for i in (1, 2)]
+    for b in blind:
+        b.labelled_gauge("exporter_hooks_attached", switch(1, 0, k, stop), hook="worker_run")
+        b.labelled_gauge("exporter_hooks_attached", 1, hook="load_fnc")
     out.append(Scenario(
-        "run() never hooked", "exporter_hooks_detached", [w1, bystander()], k, recovered,
-        {**w1.labels, "hook": "worker_run"},
-        f"The exporter of {worker_phrase(config, w1)} has not attached its \"worker_run\" hook "
-        f"for {a['exporter_hooks_detached'].for_} (a hook into run() never saw the worker run, "
-        f"or the SDK internal it needs has moved): what that hook counts is missing, and the "
-        f"alerts built on it are blind for this worker."))
+        "run() never hooked", "exporter_hooks_detached", [*blind, bystander()], k, recovered,
+        {**_agent_labels(config, blind[0]), "hook": "worker_run"},
+        f"The exporter's \"worker_run\" hook has not been attached for "
+        f"{a['exporter_hooks_detached'].for_} on 2 workers of {agent_phrase(config, blind[0])} "
+        f"(a hook into run() never saw the worker run, or the SDK internal it needs has moved): "
+        f"what that hook counts is missing, and the alerts built on it are blind there."))
 
     # ExporterMetricsMissing: the target answers scrapes with no livekit_agents_* sample
     _, stop, recovered = fire_window("exporter_metrics_missing", k)

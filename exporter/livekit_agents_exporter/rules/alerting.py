@@ -327,11 +327,13 @@ def _target_down(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 
 
 def _hooks_detached(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
-    return (f"{q.raw('exporter_hooks_attached')} == 0",
-            f"The exporter of {t.worker} has not attached its \"{{{{ $labels.hook }}}}\" "
-            f"hook for {a.for_} (a hook into run() never saw the worker run, or the SDK "
-            f"internal it needs has moved): what that hook counts is missing, and the alerts "
-            f"built on it are blind for this worker.")
+    # one alert per agent and hook, not per worker and hook: an SDK that moved an internal
+    # detaches that hook on every worker at once (eleven alerts per worker otherwise)
+    return (f"count {q.by('hook')} ({q.dedup(q.raw('exporter_hooks_attached'), 'hook')} == 0)",
+            f"The exporter's \"{{{{ $labels.hook }}}}\" hook has not been attached for "
+            f"{a.for_} on {_count('worker')} of {t.agent} (a hook into run() never saw the "
+            f"worker run, or the SDK internal it needs has moved): what that hook counts is "
+            f"missing, and the alerts built on it are blind there.")
 
 
 def _metrics_missing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -418,7 +420,7 @@ DEFINITIONS: dict[str, AlertDef] = {
         "target", "monitoring", "Prometheus cannot scrape a LiveKit Agents worker.",
         _target_down),
     "exporter_hooks_detached": AlertDef(
-        "worker", "monitoring", "Part of a worker is not observed: an exporter hook is not "
+        "agent", "monitoring", "Part of a worker is not observed: an exporter hook is not "
                                 "attached.", _hooks_detached),
     "exporter_metrics_missing": AlertDef(
         "target", "monitoring", "A scraped target exposes no LiveKit Agents metrics.",
