@@ -155,7 +155,9 @@ class Prometheus(_Service):
                  binary: str = "prometheus", scrape_interval: str = "1s",
                  evaluation_interval: str = "1s", alertmanager_url: str | None = None,
                  workdir: Path | None = None, port: int | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None,
+                 scrape_configs: list[dict[str, Any]] | None = None) -> None:
+        """``scrape_configs``: more scrape configs, as written in prometheus.yml."""
         self.workdir = self._workdir(workdir, "lkx-prometheus-")
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -164,7 +166,8 @@ class Prometheus(_Service):
                        "evaluation_interval": evaluation_interval},
             "rule_files": [str(p) for p in rule_files or []],
             "scrape_configs": [{"job_name": job, "static_configs": static}
-                               for job, static in _by_job(targets).items()],
+                               for job, static in _by_job(targets).items()]
+            + list(scrape_configs or []),
         }
         if alertmanager_url:
             host = urllib.parse.urlparse(alertmanager_url).netloc
@@ -237,15 +240,17 @@ class Mtail(_Service):
 
 
 class Alertmanager(_Service):
-    """An Alertmanager that sends every alert to one webhook, with short timers."""
+    """An Alertmanager that sends every alert to one webhook, with short timers, or runs
+    the given ``config`` (an Alertmanager configuration as a dict)."""
 
-    def __init__(self, webhook_url: str, *, binary: str = "prometheus-alertmanager",
+    def __init__(self, webhook_url: str = "", *, binary: str = "prometheus-alertmanager",
                  group_wait: str = "1s", group_interval: str = "1s",
-                 repeat_interval: str = "1h", workdir: Path | None = None) -> None:
+                 repeat_interval: str = "1h", workdir: Path | None = None,
+                 config: dict[str, Any] | None = None) -> None:
         self.workdir = self._workdir(workdir, "lkx-alertmanager-")
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = {
+        config = config or {
             "route": {"receiver": "webhook", "group_by": ["alertname", "agent_name"],
                       "group_wait": group_wait, "group_interval": group_interval,
                       "repeat_interval": repeat_interval},

@@ -23,6 +23,7 @@ from typing import Any, Union
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import RulesConfig
 from livekit_agents_exporter.rules import recording as rec
+from livekit_agents_exporter.rules.alerting import DEFINITIONS
 from livekit_agents_exporter.rules.config import Duration
 
 STEP = 60  # seconds between samples and between evaluations
@@ -89,6 +90,7 @@ class Worker:
         field(default_factory=dict)
     present: Callable[[int], bool] = lambda t: True
     up: Callable[[int], float] | None = None
+    labelled: dict[tuple[str, tuple[tuple[str, str], ...]], Gauge] = field(default_factory=dict)
 
     HEALTHY = {
         "worker_registered": 1, "worker_full": 0, "worker_draining": 0,
@@ -109,6 +111,10 @@ class Worker:
 
     def gauge(self, short: str, value: Gauge) -> Worker:
         self.gauges[short] = value
+        return self
+
+    def labelled_gauge(self, short: str, value: Gauge, **labels: str) -> Worker:
+        self.labelled[(short, tuple(sorted(labels.items())))] = value
         return self
 
     def counter(self, short: str, per_minute: float | Callable[[int], float],
@@ -133,6 +139,11 @@ class Worker:
         for short, value in gauges.items():
             fn = value if callable(value) else (lambda t, v=value: v)
             result.append({"series": series_text(m.series(short), self.labels),
+                           "values": self._values(fn, length)})
+        for (short, extra), value in self.labelled.items():
+            fn = value if callable(value) else (lambda t, v=value: v)
+            result.append({"series": series_text(m.series(short),
+                                                 {**self.labels, **dict(extra)}),
                            "values": self._values(fn, length)})
         for (name, extra), inc in self.counters.items():
             totals, total = [], 0.0
@@ -173,7 +184,13 @@ def where(config: RulesConfig, labels: dict[str, str]) -> str:
 
 
 def agent_phrase(config: RulesConfig, w: Worker) -> str:
-    return f'agent "{w.agent}"{where(config, w.labels)}'
+    name = f'agent "{w.agent}"' if w.agent else \
+        'the automatically dispatched agent (agent_name "")'
+    return f"{name}{where(config, w.labels)}"
+
+
+def plural(n: float, noun: str) -> str:
+    return f"{n:.0f} {noun}{'' if n == 1 else 's'}"
 
 
 def worker_phrase(config: RulesConfig, w: Worker) -> str:
@@ -203,8 +220,10 @@ class Scenario:
     workers: list[Worker]
     onset: int  # first evaluation where the condition holds
     recovered: int  # first evaluation where it no longer holds
-    labels: dict[str, str]  # the alert's labels besides alertname and severity
+    labels: dict[str, str]  # the alert's labels besides alertname, severity and concern
     description: str | Callable[[int], str]  # as rendered at evaluation minute t
+    # more (minute, firing) checks besides the four at the boundaries
+    extra_checks: list[tuple[int, bool]] = field(default_factory=list)
 
     def description_at(self, t: int) -> str:
         return self.description(t) if callable(self.description) else self.description
@@ -240,18 +259,73 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     out: list[Scenario] = []
     k = 10  # the fleet breaks at this minute
 
-    # NoCapacity: both workers of the agent in eu turn full; us keeps room
-    _, stop, recovered = fire_window("no_capacity", k)
+    # NoCapacity: both workers of the agent in eu turn full; us keeps room. One scrape
+    # fails while it fires (the series go stale for one evaluation): it keeps firing.
+    nc = a["no_capacity"]
+    nc_window = minutes(nc.params["window"])
+    fire, stop, recovered = fire_window("no_capacity", k)
+    gap = fire + 2
     w1, w2 = worker("10.0.0.1:10781"), worker("10.0.0.2:10781")
     for w in (w1, w2):
         w.gauge("worker_full", switch(0, 1, k, stop if w is w1 else None))
         w.gauge("worker_load_ratio", switch(0.25, 0.9, k, stop if w is w1 else None))
         w.gauge("worker_effective_load_ratio", switch(0.25, 0.9, k, stop if w is w1 else None))
+        w.present = lambda t: t != gap
+        w.up = lambda t: 0 if t == gap else 1
+
+    def no_capacity_text(w: Worker, workers: int, available: int, refused: float,
+                         refusing: int, all_full: float) -> str:
+        return (f"Callers of {agent_phrase(config, w)} are being lost for lack of capacity: "
+                f"of its {plural(workers, 'worker')}, {available} can take a job now; in the "
+                f"last {nc.params['window']} they refused {refused:.0f} job offers as full or "
+                f"draining ({refusing} of them refused at least one) and were all full at once "
+                f"for at least {all_full:.0f}s. The LiveKit server drops a dispatch no worker "
+                f"takes (\"no worker available\").")
+
     out.append(Scenario(
-        "no capacity in one cluster", "no_capacity", [w1, w2, bystander()], k, recovered, _agent_labels(config, w1),
-        f"None of the 2 workers of {agent_phrase(config, w1)} can take a job (each is full, "
-        f"draining, not registered or loaded at the server's target_load {go_number(tl)} or "
-        f"above): the LiveKit server answers \"no worker available\" and those calls are lost."))
+        "no capacity in one cluster, one failed scrape", "no_capacity", [w1, w2, bystander()],
+        k, recovered, _agent_labels(config, w1), no_capacity_text(w1, 2, 0, 0, 0, 0),
+        extra_checks=[(gap, True), (gap + 1, True)]))
+
+    # NoCapacity, 1.8 class: three workers full two thirds of the time, a different one
+    # available at each evaluation; every one refuses an offer as full each minute
+    fire, stop, recovered = fire_window("no_capacity", k + 1, lag=nc_window)
+    burst = [worker(f"10.0.0.{i + 1}:10781") for i in range(3)]
+    for i, w in enumerate(burst):
+        def full(t: int, i: int = i, stop: int = stop) -> int:
+            return 1 if k <= t < stop and t % 3 != i else 0
+        w.gauge("worker_full", full)
+        w.gauge("worker_effective_load_ratio", lambda t, f=full: 0.75 if f(t) else 0.5)
+        w.gauge("worker_load_ratio", lambda t, f=full: 0.6 if f(t) else 0.5)
+        w.counter("job_requests_rejected", every_minute(1, k, stop), reason="full")
+        w.counter("worker_full_seconds", every_minute(40, k, stop))
+    out.append(Scenario(
+        "bursts: every worker refuses as full, one is free at each evaluation", "no_capacity",
+        [*burst, bystander()], k + 1, recovered, _agent_labels(config, burst[0]),
+        lambda t, stop=stop: no_capacity_text(
+            burst[0], 3, 1 if t < stop else 3, 3 * increments_in_window(t, k, stop, nc_window),
+            3, 0)))
+
+    # NoCapacity, 1.2 class: two workers that never refuse, full 57 s of every minute but
+    # available whenever Prometheus looks: all full at once most of the window
+    secs = nc.params["window"].seconds
+
+    def all_full(t: int, stop: int) -> float:
+        """sum(rate(full_seconds)) - count + 1, as the rule computes it."""
+        r = 57 * increments_in_window(t, k, stop, nc_window) / secs
+        return max(0.0, (r + r - 2) + 1)
+
+    above = nc.params["all_full_ratio_above"]
+    onset = next(t for t in range(k, k + nc_window + 2) if all_full(t, 10**6) > above)
+    fire, stop, _ = fire_window("no_capacity", onset)
+    recovered = next(t for t in range(stop, stop + nc_window + 2) if not all_full(t, stop) > above)
+    pair = [worker(f"10.0.0.{i + 1}:10781") for i in range(2)]
+    for w in pair:
+        w.counter("worker_full_seconds", every_minute(57, k, stop))
+    out.append(Scenario(
+        "bursts: all full at once most of the time, available at every evaluation",
+        "no_capacity", [*pair, bystander()], onset, recovered, _agent_labels(config, pair[0]),
+        lambda t, stop=stop: no_capacity_text(pair[0], 2, 2, 0, 0, all_full(t, stop) * secs)))
 
     # WorkersGone: both workers vanish at k and come back; or never come back, and the
     # alert ends by itself once the lookback no longer sees them
@@ -266,8 +340,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         out.append(Scenario(
             name, "workers_gone", [w1, w2, bystander()], k, end, _agent_labels(config, w1),
             f"{cap(agent_phrase(config, w1))} had up to 2 workers in the last "
-            f"{gone.params['lookback']} and now Prometheus sees none: every dispatch to it fails "
-            f"with \"no worker available\"."))
+            f"{gone.params['lookback']} and now Prometheus sees none, and no target of it is "
+            f"failing scrapes: every dispatch to it fails with \"no worker available\"."))
 
     # CapacityLow: the only worker's effective load leaves half the configured headroom
     below = a["capacity_low"].params["headroom_below"]
@@ -295,7 +369,9 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     out.append(Scenario(
         "every offer refused", "job_rejections_high", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
         f"Workers of {agent_phrase(config, w1)} refused 100% of the job offers of the last 5m "
-        f"(alert above {p['ratio_above'] * 100:g}%); the reason label of the refusals says why."))
+        f"because they were full or draining or their request handler failed to answer (alert "
+        f"above {p['ratio_above'] * 100:g}%; refusals by on_request do not count); the reason "
+        f"label of the refusals says which."))
 
     # AssignmentTimeouts: a steady trickle of timeouts from k
     per_minute = math.floor(a["assignment_timeouts"].params["count_above"]) + 1
@@ -305,8 +381,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         "steady assignment timeouts", "assignment_timeouts", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
         lambda t, w1=w1, n=per_minute, stop=stop:
         f"Workers of {agent_phrase(config, w1)} accepted about "
-        f"{n * increments_in_window(t, k, stop, RATE_MIN)} jobs in the last 5m whose assignment "
-        f"never arrived (AssignmentTimeoutError): each one is a lost call."))
+        f"{plural(n * increments_in_window(t, k, stop, RATE_MIN), 'job')} in the last 5m whose "
+        f"assignment never arrived (AssignmentTimeoutError): each one is a lost call."))
 
     # JobsFailing: from k every job that ends has failed
     p = a["jobs_failing"].params
@@ -320,34 +396,65 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1.counter("jobs_failed", 0, reason="process_exit")
     out.append(Scenario(
         "every job fails", "jobs_failing", [w1, bystander()], kj + 1, recovered, _agent_labels(config, w1),
-        f"100% of the jobs of {agent_phrase(config, w1)} that ended in the last {p['window']} "
-        f"failed (alert above {p['ratio_above'] * 100:g}% with at least "
+        f"100% of the jobs of {agent_phrase(config, w1)} that ended or failed in the last "
+        f"{p['window']} failed (alert above {p['ratio_above'] * 100:g}% with at least "
         f"{go_number(p['min_failures'])} failures)."))
 
-    # WorkerStuckFull: one worker stays full; a draining one (also full) must not alert
-    fire, stop, recovered = fire_window("worker_stuck_full", k)
-    w1 = worker("10.0.0.1:10781").gauge("worker_full", switch(0, 1, k, stop))
-    w2 = worker("10.0.0.2:10781").gauge("worker_full", 1).gauge("worker_draining", 1)
+    # JobsFailing, 1.2/1.3 zombies: every job fails and none ever ends; 100%, not more
+    fire, stop, recovered = fire_window("jobs_failing", kj + 1, lag=window)
+    w1 = worker("10.0.0.1:10781")
+    w1.counter("jobs_finished", 0)
+    w1.counter("jobs_failed", every_minute(per_minute, kj, stop), reason="entrypoint_error")
     out.append(Scenario(
-        "one worker stays full, a draining one is ignored", "worker_stuck_full", [w1, w2, bystander()], k, recovered, w1.labels,
-        f"{cap(worker_phrase(config, w1))} has reported full, without draining, for more than "
-        f"{a['worker_stuck_full'].for_}, far longer than a job lasts: its load is stuck and its "
-        f"capacity is lost."))
+        "failing jobs never end", "jobs_failing", [w1, bystander()], kj + 1, recovered,
+        _agent_labels(config, w1),
+        f"100% of the jobs of {agent_phrase(config, w1)} that ended or failed in the last "
+        f"{p['window']} failed (alert above {p['ratio_above'] * 100:g}% with at least "
+        f"{go_number(p['min_failures'])} failures)."))
+
+    # WorkerStuckFull: one worker stays full (one scrape sees it available for a moment);
+    # a draining one (also full) must not alert
+    sf = a["worker_stuck_full"].params
+    sf_window = minutes(sf["window"])
+    need = math.floor(sf_window * sf["full_ratio_above"]) + 1  # full minutes in the window
+    onset = k + need
+    fire, stop, recovered = fire_window("worker_stuck_full", onset)
+    recovered = stop + sf_window - need + 1
+    dip = k + need // 2
+    w1 = worker("10.0.0.1:10781").gauge(
+        "worker_full", lambda t, stop=stop: 1 if k <= t < stop and t != dip else 0)
+    w1.counter("worker_full_seconds", every_minute(60, k, stop))
+    w2 = worker("10.0.0.2:10781").gauge("worker_full", 1).gauge("worker_draining", 1)
+    w2.counter("worker_full_seconds", 60)
+
+    def stuck_text(t: int, w1: Worker = w1, stop: int = stop) -> str:
+        full_minutes = increments_in_window(t, k, stop, sf_window)
+        ratio = (60 * full_minutes) / sf["window"].seconds
+        return (f"{cap(worker_phrase(config, w1))} reported full, without draining, for "
+                f"{humanize_percentage(ratio)} of the last {sf['window']}, far longer than a "
+                f"job lasts: its load is stuck and its capacity is lost.")
+
+    out.append(Scenario(
+        "one worker stays full, a draining one is ignored", "worker_stuck_full",
+        [w1, w2, bystander()], onset, recovered, w1.labels, stuck_text))
 
     # WorkerFlapping: turns full more often than allowed, every minute
     p = a["worker_flapping"].params
     window = minutes(p["window"])
-    per_minute = math.floor(p["transitions_above"]) + 1
+    per_minute = math.ceil(p["transitions_at_least"] / window)  # exactly at the threshold
+    need = math.ceil(p["transitions_at_least"] / per_minute)  # minutes of flapping
     kf = max(k, window + 1)
-    fire, stop, recovered = fire_window("worker_flapping", kf + 1, lag=window)
+    fire, stop, _ = fire_window("worker_flapping", kf + need)
+    recovered = stop + window - need + 1
     w1 = worker("10.0.0.1:10781").counter("worker_full_transitions",
                                           every_minute(per_minute, kf, stop))
     out.append(Scenario(
-        "a worker turns full every minute", "worker_flapping", [w1, bystander()], kf + 1, recovered, w1.labels,
+        "a worker turns full at exactly the threshold's pace", "worker_flapping",
+        [w1, bystander()], kf + need, recovered, w1.labels,
         lambda t, w1=w1, n=per_minute, stop=stop:
         f"{cap(worker_phrase(config, w1))} turned full "
         f"{n * increments_in_window(t, kf, stop, window)} times in the last {p['window']} "
-        f"(alert above {go_number(p['transitions_above'])}): its load hovers around its "
+        f"(alert at {go_number(p['transitions_at_least'])}): its load hovers around its "
         f"threshold and job offers race with its status."))
 
     # WorkerNotRegistered
@@ -368,7 +475,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         {**w1.labels, "error": "exception"},
         lambda t, w1=w1, stop=stop:
         f"The load_fnc of {worker_phrase(config, w1)} failed "
-        f"{10 * increments_in_window(t, k, stop, RATE_MIN)} times in the last 5m with error "
+        f"{plural(10 * increments_in_window(t, k, stop, RATE_MIN), 'time')} in the last 5m "
+        f"with error "
         f"\"exception\": the load it reports is wrong or missing, and a missing load keeps it "
         f"from jobs."))
 
@@ -407,7 +515,128 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         f"{where(config, w1.labels)} for {a['target_down'].for_}: that worker's metrics are "
         f"missing and the capacity alerts cannot see it."))
 
-    return [s for s in out if a[s.alert].enabled]
+    out += _pack_scenarios(config, worker, bystander, fire_window, k)
+    return [s for s in out if s is not None and a[s.alert].enabled]
+
+
+def worker_key_labels(config: RulesConfig, w: Worker) -> dict[str, str]:
+    """The labels of a per-worker figure after deduplication."""
+    return {k: w.labels[k] for k in (*config.aggregation_labels, *config.worker_labels,
+                                     m.AGENT_LABEL) if k in w.labels}
+
+
+def _pack_scenarios(config: RulesConfig, worker: Callable[..., Worker],
+                    bystander: Callable[[], Worker], fire_window: Callable[..., tuple[int, int, int]],
+                    k: int) -> list[Scenario]:
+    """The job-launch and the monitoring-blindness alerts."""
+    a = config.alerts
+    out: list[Scenario] = []
+    sel = selector_labels(config)
+
+    # JobLaunchesFailing: assigned jobs get no process ("failed to acquire process")
+    lw = minutes(a["job_launches_failing"].params["window"])
+    window = a["job_launches_failing"].params["window"]
+    fire, stop, recovered = fire_window("job_launches_failing", k + 1, lag=lw)
+    w1 = worker("10.0.0.1:10781")
+    w1.counter("job_process_failures", every_minute(2, k, stop), reason="acquire")
+    w1.counter("job_process_failures", 0, reason="launch")
+    w1.counter("job_process_failures", every_minute(5, 0), reason="initialize")  # not these
+
+    def launch_text(t: int, w1: Worker, per_minute: int, stop: int) -> str:
+        n = per_minute * increments_in_window(t, k, stop, lw)
+        return (f"About {plural(n, 'job')} assigned to {worker_phrase(config, w1)} in the last "
+                f"{window} could not be launched (the SDK could not acquire or start a job "
+                f"process): each is a caller who accepted the call and got no agent.")
+
+    out.append(Scenario(
+        "assigned jobs get no process", "job_launches_failing", [w1, bystander()], k + 1,
+        recovered, w1.labels, lambda t, w1=w1, stop=stop: launch_text(t, w1, 2, stop)))
+
+    # JobLaunchesFailing: assignments keep arriving and no job is ever launched
+    w2 = worker("10.0.0.1:10781")
+    w2.counter("job_assignments", every_minute(3, k, stop))
+    w2.counter("jobs_launched", 0)
+    out.append(Scenario(
+        "assignments arrive and nothing launches", "job_launches_failing", [w2, bystander()],
+        k + 1, recovered, w2.labels, lambda t, w2=w2, stop=stop: launch_text(t, w2, 3, stop)))
+
+    # JobProcessInitFailures: one initialisation failure a minute, jobs still launch
+    pw = a["job_process_init_failures"].params["window"]
+    fire, stop, recovered = fire_window("job_process_init_failures", k + 1, lag=minutes(pw))
+    w1 = worker("10.0.0.1:10781")
+    w1.counter("job_process_failures", every_minute(1, k, stop), reason="initialize")
+    w1.counter("jobs_launched", 4).counter("job_assignments", 4)
+    out.append(Scenario(
+        "job processes fail to initialise", "job_process_init_failures", [w1, bystander()],
+        k + 1, recovered, {**w1.labels, "reason": "initialize"},
+        lambda t, w1=w1, stop=stop:
+        f"Job processes of {worker_phrase(config, w1)} failed to start or initialise "
+        f"{plural(increments_in_window(t, k, stop, minutes(pw)), 'time')} in the last {pw} "
+        f"(\"error initializing process\"): jobs wait for a process, and if none "
+        f"initialises, assigned jobs are lost."))
+
+    # ExporterHooksDetached: the worker_run hook never attached, on two workers of the agent
+    _, stop, recovered = fire_window("exporter_hooks_detached", k)
+    blind = [worker(f"10.0.0.{i}:10781") for i in (1, 2)]
+    for b in blind:
+        b.labelled_gauge("exporter_hooks_attached", switch(1, 0, k, stop), hook="worker_run")
+        b.labelled_gauge("exporter_hooks_attached", 1, hook="load_fnc")
+    out.append(Scenario(
+        "run() never hooked", "exporter_hooks_detached", [*blind, bystander()], k, recovered,
+        {**_agent_labels(config, blind[0]), "hook": "worker_run"},
+        f"The exporter's \"worker_run\" hook has not been attached for "
+        f"{a['exporter_hooks_detached'].for_} on 2 workers of {agent_phrase(config, blind[0])} "
+        f"(a hook into run() never saw the worker run, or the SDK internal it needs has moved): "
+        f"what that hook counts is missing, and the alerts built on it are blind there."))
+
+    # ExporterMetricsMissing: the target answers scrapes with no livekit_agents_* sample
+    _, stop, recovered = fire_window("exporter_metrics_missing", k)
+    w1 = worker("10.0.0.1:10781")
+    w1.present = lambda t, stop=stop: not (k <= t < stop)
+    w1.up = lambda t: 1
+    out.append(Scenario(
+        "a target without the exporter's samples", "exporter_metrics_missing",
+        [w1, bystander()], k, recovered, w1.target_labels,
+        f"Prometheus scrapes {w1.instance} (job {w1.labels.get('job', '')})"
+        f"{where(config, w1.labels)}, which the alert pack's selector matches, but it exposes "
+        f"no livekit_agents_* samples: it is not an instrumented worker, or instrument() never "
+        f"ran in it, and the pack cannot see it."))
+
+    # SelectorMatchesNothing: the only target goes away
+    _, stop, recovered = fire_window("selector_matches_nothing", k)
+    w1 = worker("10.0.0.1:10781")
+    w1.present = lambda t, stop=stop: not (k <= t < stop)
+    up = "up{" + ", ".join(f'{n}="{v}"' for n, v in sel.items()) + "}" if sel else "up"
+    out.append(Scenario(
+        "no target at all", "selector_matches_nothing", [w1], k, recovered, dict(sel),
+        f"No target matches the alert pack's selector {up} for "
+        f"{a['selector_matches_nothing'].for_}: every other LiveKit Agents alert is silent. "
+        f"Check the scrape job's labels against the rules' selector."))
+
+    # ExporterErrors: one caught failure in the wire tap
+    ew = a["exporter_errors"].params["window"]
+    fire, stop, recovered = fire_window("exporter_errors", k + 1, lag=minutes(ew))
+    w1 = worker("10.0.0.1:10781")
+    w1.counter("exporter_errors", lambda t: 1 if t == k + 1 else 0, component="wire")
+    recovered = k + 1 + minutes(ew)
+    out.append(Scenario(
+        "one caught failure", "exporter_errors", [w1, bystander()], k + 1, recovered,
+        {**w1.labels, "component": "wire"},
+        f"The exporter of {worker_phrase(config, w1)} caught 1 failure of its \"wire\" part in "
+        f"the last {ew}; the worker was not affected, but the numbers that part produces may be "
+        f"missing. Its log says what failed."))
+
+    # EffectiveLoadUnknown: the SDK reader returns NaN
+    _, stop, recovered = fire_window("effective_load_unknown", k)
+    w1 = worker("10.0.0.1:10781")
+    w1.gauge("worker_effective_load_ratio", switch(0.25, math.nan, k, stop))
+    out.append(Scenario(
+        "the effective load reads NaN", "effective_load_unknown", [w1, bystander()], k,
+        recovered, worker_key_labels(config, w1),
+        f"The exporter cannot read the effective load of {worker_phrase(config, w1)} from the "
+        f"SDK (NaN) for {a['effective_load_unknown'].for_}: the capacity rules judge it by its "
+        f"status alone and leave it out of the headroom."))
+    return out
 
 
 def _exhaustion(config: RulesConfig, worker: Callable[..., Worker],
@@ -440,7 +669,7 @@ def _exhaustion(config: RulesConfig, worker: Callable[..., Worker],
         # the current headroom, by the same float steps as the rules
         lambda t: f"{cap(agent_phrase(config, w1))} has "
         f"{humanize_percentage((capacity - effective(t)) / capacity)} of its job capacity left "
-        f"and, on the trend of the last {a.params['lookback']}, runs out within "
+        f"and, on the trend of the last {a.params['lookback']}, still falling, runs out within "
         f"{a.params['horizon']}.")
 
 
@@ -450,19 +679,26 @@ def _exhaustion(config: RulesConfig, worker: Callable[..., Worker],
 def expected_alert(config: RulesConfig, scenario: Scenario, t: int,
                    annotations: Callable[[str, dict[str, str], str], dict[str, str]]
                    ) -> dict[str, Any]:
-    labels = {**scenario.labels, "severity": config.alerts[scenario.alert].severity}
+    labels = {**scenario.labels, "severity": config.alerts[scenario.alert].severity,
+              "concern": DEFINITIONS[scenario.alert].concern}
+    # while keep_firing_for holds an alert whose condition ended, its annotations are the
+    # ones of the last evaluation the condition held
+    shown = min(t, scenario.recovered - 1)
     return {"exp_labels": labels,
-            "exp_annotations": annotations(scenario.alert, labels, scenario.description_at(t))}
+            "exp_annotations": annotations(scenario.alert, labels, scenario.description_at(shown))}
 
 
 def alert_test(config: RulesConfig, scenario: Scenario,
                annotations: Callable[[str, dict[str, str], str], dict[str, str]]
                ) -> dict[str, Any]:
+    """Absent one evaluation before onset + for, firing at it, firing until the recovery is
+    visible plus keep_firing_for, and absent from then on."""
     alert = config.alerts[scenario.alert]
     fire = scenario.onset + minutes(alert.for_)
     assert scenario.recovered > fire, "the scenario must fire before it recovers"
+    resolved = scenario.recovered + minutes(alert.keep_firing_for)
     checks = [(fire - 1, False), (fire, True), (scenario.recovered - 1, True),
-              (scenario.recovered, False)]
+              (resolved - 1, True), (resolved, False), *scenario.extra_checks]
     length = max(t for t, _ in checks) + 5
     return {
         "name": f"{alert.name}: {scenario.name}",
@@ -471,15 +707,16 @@ def alert_test(config: RulesConfig, scenario: Scenario,
         "alert_rule_test": [
             {"eval_time": f"{t}m", "alertname": alert.name,
              "exp_alerts": [expected_alert(config, scenario, t, annotations)] if on else []}
-            for t, on in checks if t >= 0
+            for t, on in sorted(set(checks)) if t >= 0
         ],
     }
 
 
-def silent_test(config: RulesConfig, name: str, workers: Iterable[Worker], length: int
-                ) -> dict[str, Any]:
-    """No enabled alert fires at any evaluation of ``workers``' series."""
-    names = [a.name for a in config.alerts.values() if a.enabled]
+def silent_test(config: RulesConfig, name: str, workers: Iterable[Worker], length: int,
+                allowed: Iterable[str] = ()) -> dict[str, Any]:
+    """No enabled alert (but the ``allowed`` keys) fires at any evaluation of ``workers``'
+    series."""
+    names = [a.name for key, a in config.alerts.items() if a.enabled and key not in allowed]
     return {
         "name": name,
         "interval": f"{STEP}s",
@@ -569,6 +806,73 @@ def failures_below_either_threshold(config: RulesConfig) -> list[Worker]:
     return [busy, rare]
 
 
+def _steady(config: RulesConfig, instance: str, agent: str = "support", **kw: Any) -> Worker:
+    """A healthy worker with traffic: offers accepted, jobs launched and finished."""
+    w = Worker(instance, agent=agent, job_labels=selector_labels(config), **kw)
+    w.gauge("worker_load_threshold_ratio", config.server_target_load)
+    w.counter("job_requests", 10).counter("job_requests_accepted", 10)
+    w.counter("job_assignments", 10).counter("jobs_launched", 10).counter("jobs_finished", 10)
+    w.counter("worker_full_seconds", 0).counter("load_fnc_duration_seconds", 120,
+                                                suffix="_count")
+    return w
+
+
+def scale_to_zero(config: RulesConfig) -> list[Worker]:
+    """Agent "batch" (in scale_to_zero_agents) goes to zero workers and stays there; another
+    agent keeps running, so the selector still matches."""
+    gone = [_steady(config, f"10.0.1.{i}:10781", agent="batch") for i in (1, 2)]
+    for w in gone:
+        w.present = lambda t: t < 10
+    return [*gone, _steady(config, "10.0.0.1:10781")]
+
+
+def effective_load_unreadable(config: RulesConfig) -> list[Worker]:
+    """The SDK reader returns NaN on every worker while they take jobs normally: the
+    monitoring warning fires, no capacity alert does."""
+    fleet = [_steady(config, f"10.0.0.{i}:10781") for i in (1, 2)]
+    for w in fleet:
+        w.gauge("worker_effective_load_ratio", math.nan)
+    return fleet
+
+
+def routing_refusals(config: RulesConfig) -> list[Worker]:
+    """A request handler that routes 75% of offers away by design (reason on_request)."""
+    w = _steady(config, "10.0.0.1:10781")
+    w.counter("job_requests", 40).counter("job_requests_accepted", 10)
+    w.counter("job_requests_rejected", 30, reason="on_request")
+    w.counter("job_requests_rejected", 0, reason="full")
+    return [w]
+
+
+def scrape_gap(config: RulesConfig) -> list[Worker]:
+    """Every scrape of the agent fails for three minutes (up 0, series stale), then resumes."""
+    fleet = [_steady(config, f"10.0.0.{i}:10781") for i in (1, 2)]
+    for w in fleet:
+        w.present = lambda t: not (20 <= t < 23)
+        w.up = lambda t: 0 if 20 <= t < 23 else 1
+    return fleet
+
+
+def step_then_flat(config: RulesConfig) -> list[Worker]:
+    """The headroom steps down once (a deploy halves capacity) and stays flat."""
+    tl = config.server_target_load
+    w = _steady(config, "10.0.0.1:10781")
+    w.gauge("worker_effective_load_ratio", lambda t: 0.05 * tl if t < 60 else 0.6 * tl)
+    w.gauge("worker_load_ratio", lambda t: 0.05 * tl if t < 60 else 0.6 * tl)
+    return [w]
+
+
+def rolling_restart(config: RulesConfig) -> list[Worker]:
+    """A worker is replaced: the old pod goes away, the new one takes 30 s to register
+    (unregistered at one scrape), its counters start from zero."""
+    old = _steady(config, "10.0.0.1:10781")
+    old.present = lambda t: t < 20
+    new = _steady(config, "10.0.0.3:10781")
+    new.present = lambda t: t >= 20
+    new.gauge("worker_registered", lambda t: 0 if t == 20 else 1)
+    return [old, new, _steady(config, "10.0.0.2:10781")]
+
+
 # --- recording rules ------------------------------------------------------------------------
 
 
@@ -588,6 +892,7 @@ class FleetWorker:
     rejected: dict[str, float] = field(default_factory=dict)  # reason -> per minute
     timeouts: float = 0
     dispatches: float = 0  # per minute, all in the (0.1, 0.25] bucket
+    duplicate: bool = False  # the same worker read by a second scrape config
 
 
 def recording_fleet(config: RulesConfig) -> list[FleetWorker]:
@@ -616,6 +921,10 @@ def recording_fleet(config: RulesConfig) -> list[FleetWorker]:
            timeouts=2),  # 1.8: reserved slots make it full
         fw("b:1", cluster="us", load=0.5 * tl, effective=0.5 * tl, requests=12),
         fw("c:1", agent="sales", full=1, load=0.9, effective=0.9),
+        # a:1 again, through a ServiceMonitor next to the PodMonitor (another endpoint label)
+        FleetWorker(Worker("a:1", job_labels={**sel, "endpoint": "service-metrics"}),
+                    load=0.2, effective=0.3, requests=60, rejected={"on_request": 6},
+                    dispatches=10, duplicate=True),
     ]
 
 
@@ -648,20 +957,23 @@ def fleet_series(fleet: list[FleetWorker], length: int) -> list[dict[str, str]]:
 
 
 def _available(f: FleetWorker, tl: float) -> bool:
+    # a NaN load compares false, as in PromQL; a NaN effective load is unknown, not full
     return (f.registered == 1 and f.full == 0 and f.draining == 0 and f.load < tl
-            and f.effective < f.threshold)  # NaN compares false, as in PromQL
+            and (f.effective < f.threshold or math.isnan(f.effective)))
 
 
 def _capacity(f: FleetWorker, tl: float) -> float | None:
-    if f.registered != 1 or f.draining == 1 or not f.threshold >= 0:
+    if f.registered != 1 or f.draining == 1 or not f.threshold >= 0 or math.isnan(f.effective):
         return None
     return min(f.threshold, tl)
 
 
 def recording_expectations(config: RulesConfig, fleet: list[FleetWorker]
                            ) -> list[tuple[str, dict[str, str], float]]:
-    """(rule, group labels, value) per agent group, computed from the rule's definition."""
+    """(rule, group labels, value) per agent group, computed from the rule's definition;
+    a worker read twice counts once."""
     tl = config.server_target_load
+    fleet = [f for f in fleet if not f.duplicate]
     groups: dict[tuple[tuple[str, str], ...], list[FleetWorker]] = {}
     for f in fleet:
         key = tuple((label, f.w.labels[label]) for label in (*config.aggregation_labels,
@@ -672,8 +984,7 @@ def recording_expectations(config: RulesConfig, fleet: list[FleetWorker]
         labels = dict(key)
         caps = [(f, c) for f in members if (c := _capacity(f, tl)) is not None]
         total_capacity = sum(c for _, c in caps)
-        headroom = sum(max(0.0, c - f.effective) if not math.isnan(f.effective) else 0.0
-                       for f, c in caps)
+        headroom = sum(max(0.0, c - f.effective) for f, c in caps)
         loads = [f.load for f in members if not math.isnan(f.load)]
         requests = sum(f.requests for f in members) / 60
         rejected = sum(sum(f.rejected.values()) for f in members) / 60
@@ -730,8 +1041,9 @@ def recording_test(config: RulesConfig, at_minute: int = 10) -> dict[str, Any]:
     tests.append({
         "expr": rec.WORKER_AVAILABLE,
         "eval_time": f"{at_minute}m",
-        "exp_samples": [{"labels": series_text(rec.WORKER_AVAILABLE, f.w.labels),
-                         "value": int(_available(f, tl))} for f in fleet],
+        "exp_samples": [{"labels": series_text(rec.WORKER_AVAILABLE,
+                                               worker_key_labels(config, f.w)),
+                         "value": int(_available(f, tl))} for f in fleet if not f.duplicate],
     })
     # no quantile where nothing was dispatched: no NaN series
     tests.append({
@@ -751,23 +1063,34 @@ def recording_test(config: RulesConfig, at_minute: int = 10) -> dict[str, Any]:
 CUSTOM = {
     "selector": 'job="lk-agents", namespace="voice"',
     "aggregation_labels": ["cluster", "namespace"],
+    "worker_labels": ["instance", "pod"],
     "server_target_load": 0.8,
     "runbook_base_url": "https://runbooks.example.org/livekit/runbooks.md",
     "grafana_url": "https://grafana.example.org/",
     "dashboard_uid": "lk-sat",
     "alerts": {
-        "no_capacity": {"for": "90s", "severity": "warning"},
-        "workers_gone": {"for": "5m", "lookback": "2h"},
+        "workers_gone": {"for": "5m", "lookback": "2h", "keep_firing_for": "0s",
+                         "scrape_failure_grace": "10m"},
+        "job_launches_failing": {"for": "0s", "window": "10m", "severity": "warning"},
+        "job_process_init_failures": {"window": "5m", "for": "1m"},
+        "exporter_hooks_detached": {"for": "3m"},
+        "exporter_metrics_missing": {"for": "2m"},
+        "selector_matches_nothing": {"for": "5m"},
+        "exporter_errors": {"window": "5m", "keep_firing_for": "1m"},
+        "effective_load_unknown": {"for": "2m"},
         "capacity_low": {"for": "20m", "headroom_below": 0.25},
         "capacity_exhaustion_predicted": {"for": "5m", "horizon": "2h", "lookback": "30m",
-                                          "headroom_below": 0.6},
+                                          "headroom_below": 0.6, "trend_window": "3m"},
         "job_rejections_high": {"for": "3m", "ratio_above": 0.3,
                                 "min_requests_per_second": 0.1},
         "assignment_timeouts": {"for": "0s", "count_above": 2},
         "jobs_failing": {"for": "2m", "window": "10m", "ratio_above": 0.2, "min_failures": 5},
-        "worker_stuck_full": {"for": "45m", "severity": "critical"},
-        "worker_flapping": {"for": "10m", "window": "10m", "transitions_above": 20,
+        "worker_stuck_full": {"for": "5m", "severity": "critical", "window": "30m",
+                              "full_ratio_above": 0.9},
+        "worker_flapping": {"for": "10m", "window": "10m", "transitions_at_least": 20,
                             "severity": "warning"},
+        "no_capacity": {"for": "90s", "severity": "warning", "keep_firing_for": "3m",
+                        "window": "3m", "all_full_ratio_above": 0.2},
         "worker_not_registered": {"for": "3m"},
         "load_function_errors": {"for": "2m", "severity": "info"},
         "load_threshold_above_target_load": {"for": "30m"},

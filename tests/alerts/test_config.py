@@ -45,10 +45,12 @@ def test_empty_file_means_defaults(tmp_path: Path) -> None:
 def test_scaled_shortens_every_for_and_keeps_windows() -> None:
     config = load_config().scaled(0.1)
     assert config.alert("no_capacity").for_ == Duration(6)
-    assert config.alert("worker_stuck_full").for_ == Duration(360)
+    assert config.alert("no_capacity").keep_firing_for == Duration(30)
+    assert config.alert("capacity_low").for_ == Duration(90)
     assert config.alert("workers_gone").params["lookback"] == Duration(6 * 3600)
-    exprs = [r.get("for") for g in render_rules(config)["groups"] for r in g["rules"]]
-    assert "6s" in exprs and "6m" in exprs
+    rules = [r for g in render_rules(config)["groups"] for r in g["rules"]]
+    assert "6s" in [r.get("for") for r in rules] and "1m30s" in [r.get("for") for r in rules]
+    assert "30s" in [r.get("keep_firing_for") for r in rules]
 
 
 def test_disabled_alerts_are_not_rendered() -> None:

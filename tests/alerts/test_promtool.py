@@ -21,11 +21,18 @@ from alert_scenarios import (
     failures_below_either_threshold,
     recording_test,
     scenarios,
+    effective_load_unreadable,
+    rolling_restart,
+    routing_refusals,
+    scale_to_zero,
+    scrape_gap,
     silent_test,
+    step_then_flat,
     tiny_traffic,
 )
 
 from livekit_agents_exporter.rules import RulesConfig, load_config, render_rules
+from livekit_agents_exporter.rules.config import alert_name
 from livekit_agents_exporter.rules.alerting import DEFINITIONS
 from livekit_agents_exporter.rules.dispatch_slo_config import SERVER_LOG_ALERTS
 from livekit_agents_exporter.rules.render import OPERATOR_FILE, RULES_FILE, render_prometheus_rule
@@ -62,7 +69,7 @@ def _annotations(config: RulesConfig):
         out = {"summary": DEFINITIONS[key].summary, "description": description,
                "runbook_url": f"{config.runbook_base_url}#{alert.name.lower()}"}
         scope = DEFINITIONS[key].scope
-        if config.grafana_url and scope != "target":
+        if config.grafana_url and scope not in ("target", "pack"):
             names = ["agent_name", *config.aggregation_labels] + \
                 (["instance"] if scope == "worker" else [])
             query = "&".join(f"var-{n}={quote_plus(labels.get(n, ''))}" for n in names)
@@ -70,6 +77,17 @@ def _annotations(config: RulesConfig):
         return out
 
     return annotations
+
+
+def alert_fires_at(config: RulesConfig, workers: list[Any], key: str, minute: int
+                   ) -> dict[str, Any]:
+    """A promtool test that only checks ``key`` fires (any labels) at ``minute``."""
+    from alert_scenarios import STEP
+    return {"name": f"{key} fires", "interval": f"{STEP}s",
+            "input_series": [s for w in workers for s in w.series(minute + 2)],
+            "promql_expr_test": [{
+                "expr": f'count(ALERTS{{alertname="{alert_name(key)}", alertstate="firing"}})',
+                "eval_time": f"{minute}m", "exp_samples": [{"labels": "{}", "value": 1}]}]}
 
 
 # --- promtool check rules -------------------------------------------------------------------
@@ -145,7 +163,33 @@ def test_healthy_bursty_fleet_stays_silent(promtool: str, tmp_path: Path,
                     tiny_traffic(config), length=60),
         silent_test(config, "job failures below the ratio or below the count",
                     failures_below_either_threshold(config), length=90),
+        silent_test(config, "a request handler routes 75% of offers away on purpose",
+                    routing_refusals(config), length=60),
+        silent_test(config, "every scrape fails for three minutes", scrape_gap(config),
+                    length=40, allowed={"target_down"}),
+        silent_test(config, "headroom steps down once and stays flat", step_then_flat(config),
+                    length=200),
+        silent_test(config, "a worker is replaced by a new pod", rolling_restart(config),
+                    length=40),
+        silent_test(config, "the effective load reads NaN everywhere: monitoring only",
+                    effective_load_unreadable(config), length=40,
+                    allowed={"effective_load_unknown"}),
     ])
+
+
+@pytest.mark.parametrize("config_name", list(TEST_CONFIGS))
+def test_planned_scale_to_zero_does_not_page(promtool: str, tmp_path: Path,
+                                             config_name: str) -> None:
+    overrides = {**VARIANTS[config_name], "scale_to_zero_agents": ["batch"]}
+    config = load_config(overrides=overrides)
+    _promtool_test(promtool, tmp_path, config, [
+        silent_test(config, "agent batch scales to zero", scale_to_zero(config), length=60)])
+    # and without the setting, it is a page
+    plain = _config(config_name)
+    gone = plain.alerts["workers_gone"]
+    fire = 10 + (gone.for_.seconds // 60)
+    write = alert_fires_at(plain, scale_to_zero(plain), "workers_gone", int(fire) + 1)
+    _promtool_test(promtool, tmp_path, plain, [write])
 
 
 @pytest.mark.parametrize("config_name", [*TEST_CONFIGS, "no aggregation labels"])

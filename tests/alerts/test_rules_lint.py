@@ -11,7 +11,7 @@ from alert_scenarios import TEST_CONFIGS
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import load_config, render_rules
-from livekit_agents_exporter.rules.alerting import DEFINITIONS
+from livekit_agents_exporter.rules.alerting import CONCERNS, DEFINITIONS
 from livekit_agents_exporter.rules.dispatch_slo import SCOPES as SERVER_LOG_SCOPES
 from livekit_agents_exporter.rules.config import ALERT_PREFIX, SEVERITIES, Duration, alert_name
 
@@ -78,8 +78,9 @@ def test_alert_names_are_prefixed_camel_case(config_name: str) -> None:
 @pytest.mark.parametrize("config_name", CONFIGS)
 def test_alerts_carry_severity_for_and_only_known_labels(config_name: str) -> None:
     for alert in _alerts(config_name):
-        assert alert["labels"].keys() == {"severity"}, alert["alert"]
+        assert alert["labels"].keys() == {"severity", "concern"}, alert["alert"]
         assert alert["labels"]["severity"] in SEVERITIES, alert["alert"]
+        assert alert["labels"]["concern"] in CONCERNS, alert["alert"]
         Duration.parse(alert["for"])
 
 
@@ -92,9 +93,9 @@ def test_summary_static_description_templated(config_name: str) -> None:
         assert "{{" in description, alert["alert"]
         # names the subject: the agent (worker alerts: and the instance)
         scope = SCOPES[alert["alert"]]
-        if scope != "target":
+        if scope not in ("target", "pack"):
             assert "$labels.agent_name" in description, alert["alert"]
-        if scope != "agent":
+        if scope in ("worker", "target"):
             assert "$labels.instance" in description, alert["alert"]
 
 
@@ -119,8 +120,8 @@ def test_dashboard_url_when_grafana_is_configured() -> None:
     config = load_config(overrides=TEST_CONFIGS["custom"])
     for alert in _alerts("custom"):
         url = alert["annotations"].get("dashboard_url")
-        if SCOPES[alert["alert"]] == "target":
-            assert url is None
+        if SCOPES[alert["alert"]] in ("target", "pack"):
+            assert url is None, alert["alert"]
             continue
         assert url and url.startswith(f"{config.grafana_url}/d/{config.dashboard_uid}?"), url
         assert "var-agent_name={{ $labels.agent_name | urlquery }}" in url

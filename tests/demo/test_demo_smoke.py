@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from livekit_agents_exporter.prometheus_runner import free_port_block
+from livekit_agents_exporter.prometheus_runner import find_binary, free_port_block
 
 
 def _demo(*args: str, timeout: float = 150) -> subprocess.CompletedProcess[str]:
@@ -37,6 +37,14 @@ def test_short_demo_saturates_and_serves_every_worker():
                          r"\(metrics served\)", out)
     assert len(workers) == 3, out
     assert sum(int(offers) for offers, _ in workers) > 0
+    # the closing summary holds the exporters' totals against the simulator's ground truth
+    truth = re.search(r"exporters vs simulator ground truth: offers (\d+) (=|!=) (\d+), "
+                      r"refused (\d+) (=|!=) (\d+)", out)
+    assert truth and truth.group(2) == "=" and truth.group(5) == "=", out
+    if find_binary("prometheus"):
+        # and, with Prometheus, how many calls were lost before the first page (or that
+        # none came)
+        assert re.search(r"first page t=\d+s: \d+ calls lost before it|pages: NONE YET", out), out
 
 
 @pytest.mark.parametrize("args, message", [

@@ -55,3 +55,20 @@ def test_plain_output_when_not_a_tty():
     assert lines[0].startswith("t=0s") and "lost=50" in lines[0]
     assert "firing=LiveKitAgentsNoCapacity" in lines[0]
     assert lines[2].endswith("alert LiveKitAgentsNoCapacity firing")
+
+
+def test_the_view_counts_calls_lost_before_the_first_page():
+    from livekit_agents_exporter.demo.view import Pager
+
+    pager = Pager()
+    assert pager.update(10, 0, []) is None and pager.line() == "pages: none, no call lost"
+    assert pager.update(11, 3, []) is None
+    assert pager.line() == "pages: NONE YET, 3 calls lost since t=11s"
+    assert pager.update(14, 9, []) is None
+    event = pager.update(15, 12, ["LiveKitAgentsNoCapacity"])
+    # the losses counted are those seen before the tick that saw the page
+    assert event == "PAGE LiveKitAgentsNoCapacity: 9 calls lost before it (4s after the first loss)"
+    assert pager.update(16, 20, ["LiveKitAgentsNoCapacity"]) is None  # the first page only
+    assert pager.line() == "first page t=15s: 9 calls lost before it (4s after the first loss)"
+    frame = "\n".join(render_frame(_snapshot(pager=pager)))
+    assert "first page t=15s: 9 calls lost before it" in frame

@@ -14,8 +14,18 @@ a real Alertmanager posting to a webhook served here. The fleet goes through:
    dispatches are being lost;
 4. recovery: the long jobs end together, under-capacity traffic resumes until every
    alert that fired has been resolved at the webhook;
-5. assignment timeouts: the server withholds assignments, the workers' real 7.5 s
+5. bursts: every ``burst_every`` seconds more dispatches than slots arrive at once, for
+   jobs shorter than the gap: the fleet is empty again between bursts, so Prometheus sees
+   a free worker at most evaluations, while the excess of each burst is lost; the page
+   must still come within its floor of the first loss;
+6. burst recovery: under-capacity traffic until what the bursts fired has resolved;
+7. assignment timeouts: the server withholds assignments, the workers' real 7.5 s
    assignment timeout expires, the timeout warning fires.
+
+Alertmanager runs the pack's own example configuration
+(``livekit_agents_exporter.rules.alertmanager``, committed as
+``alerts/alertmanager.example.yaml``), its two receivers pointed at the webhook here and
+its timers shortened.
 
 Time is compressed: every ``for:``, lookback and window of the alert pack is scaled
 by ``scale`` (1/60: a production minute becomes a second), except the 5m rate windows
@@ -49,6 +59,7 @@ from livekit_agents_exporter.prometheus_runner import (
 )
 from livekit_agents_exporter.rules import RulesConfig, load_config, to_yaml
 from livekit_agents_exporter.rules import render_rules as _render_rules
+from livekit_agents_exporter.rules.alertmanager import alertmanager_config
 from livekit_agents_exporter.rules.config import Duration
 from livekit_agents_exporter.rules.dispatch_slo_config import SERVER_LOG_ALERTS
 from livekit_agents_exporter.simulator import RateProfile, Simulator, SimulatorConfig
@@ -99,6 +110,10 @@ class ScenarioConfig:
     recovery_rate: float = 2.5
     recovery_job_mean: float = 1.5
     withheld_jobs: int = 3
+    bursts: int = 6
+    burst_excess: int = 6  # dispatches per burst beyond the fleet's slots: lost
+    burst_every: float = 6.0
+    burst_job: float = 1.5  # shorter than the gap: the fleet is empty between bursts
     seed: int = 11
 
     @property
@@ -111,26 +126,34 @@ class ScenarioConfig:
     def slots(self) -> int:
         return self.workers * self.slots_per_worker
 
+    @property
+    def burst_size(self) -> int:
+        return self.slots + self.burst_excess
 
-def scenario_rules(cfg: ScenarioConfig) -> RulesConfig:
-    """The shipped pack, every duration but the rate windows scaled by ``cfg.scale``."""
+
+def scenario_rules(cfg: ScenarioConfig, disabled: tuple[str, ...] = ()) -> RulesConfig:
+    """The shipped pack, every duration but the rate windows scaled by ``cfg.scale``
+    (``disabled``: alerts left out)."""
     base = load_config(None, {"server_target_load": cfg.target_load})
     scaled_params = {
         key: {name: str(value.scaled(cfg.scale)) for name, value in a.params.items()
               if isinstance(value, Duration)}
         for key, a in base.alerts.items()
     }
+    alerts: dict[str, dict[str, Any]] = {key: dict(params)
+                                         for key, params in scaled_params.items() if params}
+    for key in disabled:
+        alerts.setdefault(key, {})["enabled"] = False
     overrides = {"server_target_load": cfg.target_load,
-                 "alerts": {key: params for key, params in scaled_params.items()
-                            if params and key not in SERVER_LOG_ALERTS},
+                 "alerts": {k: v for k, v in alerts.items() if k not in SERVER_LOG_ALERTS},
                  # the server-log alerts' section (no server log is collected in this scenario)
-                 "server_log": {"alerts": {key: params for key, params in scaled_params.items()
-                                           if params and key in SERVER_LOG_ALERTS}}}
+                 "server_log": {"alerts": {k: v for k, v in alerts.items()
+                                           if k in SERVER_LOG_ALERTS}}}
     return load_config(None, overrides).scaled(cfg.scale)
 
 
-def render_rules(cfg: ScenarioConfig) -> str:
-    return to_yaml(_render_rules(scenario_rules(cfg)))
+def render_rules(cfg: ScenarioConfig, disabled: tuple[str, ...] = ()) -> str:
+    return to_yaml(_render_rules(scenario_rules(cfg, disabled)))
 
 
 # --- what the scenario records ----------------------------------------------------------
@@ -155,6 +178,7 @@ class Notification:
     alertname: str
     alerts: list[dict[str, Any]]
     body: dict[str, Any]
+    receiver: str = ""  # the Alertmanager receiver that sent it
 
     @property
     def starts_at(self) -> float:
@@ -193,7 +217,10 @@ class Timeline:
     in_flight: list[tuple[float, bool]] = field(default_factory=list)  # (at, available)
     fleet_full: float | None = None  # the last slot's job reported running
     first_loss: float | None = None
+    burst_first_loss: float | None = None
+    burst_available_share: float | None = None  # evaluations seeing a free worker, bursts
     ramp_jobs: int = 0
+    hooks_reported: bool = True  # the exporters report their hooks (exporter_hooks_attached)
     first_withheld: float | None = None
     exposed: dict[str, float] = field(default_factory=dict)  # exporter state -> first seen
     peak_jobs: dict[str, int] = field(default_factory=dict)  # phase -> most jobs running
@@ -294,7 +321,8 @@ class Webhook:
         name = body.get("groupLabels", {}).get("alertname") or \
             body.get("commonLabels", {}).get("alertname", "")
         self.notifications.append(Notification(time.time(), body["status"], name,
-                                               body.get("alerts", []), body))
+                                               body.get("alerts", []), body,
+                                               body.get("receiver", "")))
         return web.Response(text="ok")
 
 
@@ -380,6 +408,8 @@ class Scenario:
                                                  result.worker_id))
         if result.outcome == LOST and self.tl.first_loss is None:
             self.tl.first_loss = now
+        if result.outcome == LOST and self._phase == "bursts" and self.tl.burst_first_loss is None:
+            self.tl.burst_first_loss = now
         return result
 
     async def scrape_workers(self) -> list[Scrape]:
@@ -464,7 +494,7 @@ class Scenario:
         try:
             await self._setup()
             for phase in (self._healthy, self._ramp, self._saturation, self._recovery,
-                          self._assignment_timeouts):
+                          self._bursts, self._burst_recovery, self._assignment_timeouts):
                 await phase()
         except PhaseTimeout as exc:
             self.tl.failures.append(f"{self._phase}: {exc}")
@@ -502,14 +532,26 @@ class Scenario:
             return len(workers) >= cfg.workers and all(w.status_updates for w in workers)
 
         await until(registered, 60, f"{cfg.workers} workers to register")
+        # An exporter that predates hook reporting exports exporter_hooks_attached at 0
+        # for every hook; ExporterHooksDetached would then fire on every worker, rightly,
+        # and say nothing about the pager path: leave it out and record why.
+        hooks = sum(s.value("livekit_agents_exporter_hooks_attached")
+                    for s in await self.scrape_workers())
+        self.tl.hooks_reported = hooks > 0
+        disabled = () if self.tl.hooks_reported else ("exporter_hooks_detached",)
+        self.tl.rules = scenario_rules(cfg, disabled)
         await self.webhook.start()
         (self.workdir / "alertmanager").mkdir(exist_ok=True)
-        self.am = Alertmanager(self.webhook.url, binary=cfg.alertmanager,
-                               group_wait=f"{cfg.group_wait:g}s", group_interval="1s",
-                               workdir=self.workdir / "alertmanager")
+        # the shipped routing: pages and tickets both reach the webhook, by receiver name
+        routing = alertmanager_config(self.tl.rules, pager_url=self.webhook.url,
+                                      ticket_url=self.webhook.url,
+                                      group_wait=f"{cfg.group_wait:g}s", group_interval="1s",
+                                      repeat_interval="1h")
+        self.am = Alertmanager(binary=cfg.alertmanager, workdir=self.workdir / "alertmanager",
+                               config=routing)
         await asyncio.to_thread(self.am.start)
         rules_path = self.workdir / "rules.yaml"
-        rules_path.write_text(render_rules(cfg))
+        rules_path.write_text(render_rules(cfg, disabled))
         targets = [ScrapeTarget(SCRAPE_JOB, [f"127.0.0.1:{w.metrics_port}"
                                              for w in self.fleet.workers],
                                 {"cluster": cfg.cluster})]
@@ -603,27 +645,54 @@ class Scenario:
             await asyncio.sleep(1 / cfg.in_flight_rate)
 
     async def _recovery(self) -> None:
-        cfg = self.cfg
         await until(lambda: self._running() == 0, 20, "the long jobs to end")
-        self._start_phase("recovery")
-        recovered = time.time()
-        fired = {n.alertname for n in self.tl.notifications if n.status == "firing"}
+        await self._recover("recovery")
 
-        def all_resolved() -> bool:
-            return all(self._received(name, "resolved", after=recovered) for name in fired)
+    async def _bursts(self) -> None:
+        cfg = self.cfg
+        self._start_phase("bursts")
+        start = time.time()
+        for i in range(cfg.bursts):
+            await asyncio.sleep(max(0.0, start + i * cfg.burst_every - time.time()))
+            await asyncio.gather(*(self._dispatch(cfg.burst_job)
+                                   for _ in range(cfg.burst_size)))
+        await until(lambda: self._running() == 0, 20, "the burst jobs to end")
+        end = time.time()
+        assert self.prom is not None
+        series = await self._prom(self.prom.query_range,
+                                  f'agent_name:livekit_agents_workers_available:sum'
+                                  f'{{agent_name="{cfg.agent_name}"}}', start, end,
+                                  cfg.evaluation_interval)
+        values = [float(v) for _, v in series[0]["values"]] if series else []
+        if values:
+            self.tl.burst_available_share = sum(v > 0 for v in values) / len(values)
 
+    async def _burst_recovery(self) -> None:
+        await self._recover("burst_recovery")
+
+    def _still_firing(self) -> set[str]:
+        """Alerts whose latest notification at the webhook says firing."""
+        latest: dict[str, str] = {}
+        for n in self.tl.notifications:
+            latest[n.alertname] = n.status
+        return {name for name, status in latest.items() if status == "firing"}
+
+    async def _recover(self, name: str) -> None:
+        """Under-capacity traffic until every alert that fired has resolved at the webhook."""
+        cfg = self.cfg
+        self._start_phase(name)
         profile = RateProfile.parse(f"0:{cfg.recovery_rate},5:{cfg.recovery_rate}")
         deadline = time.monotonic() + 90
         chunk = 0
-        while not all_resolved():
+        while self._still_firing():
             if time.monotonic() > deadline:
-                missing = sorted(n for n in fired if not self._received(n, "resolved", recovered))
-                raise PhaseTimeout(f"timed out after 90s waiting for {missing} to resolve")
+                raise PhaseTimeout(f"timed out after 90s waiting for "
+                                   f"{sorted(self._still_firing())} to resolve")
             chunk += 1
             await TrafficGenerator(_Recorded(self), profile,
                                    durations=lognormal_durations(cfg.recovery_job_mean),
                                    agent_name=cfg.agent_name, seed=cfg.seed + chunk).run()
-        await until(lambda: self._running() == 0, 20, "the recovery jobs to end")
+        await until(lambda: self._running() == 0, 20, f"the {name} jobs to end")
 
     async def _assignment_timeouts(self) -> None:
         assert self.sim is not None
@@ -740,6 +809,10 @@ class Figures:
     healthy_pending: int  # alerts that went pending in the healthy phase
     timeout_floor: float
     timeout_page: float | None  # first withheld assignment accepted -> timeout alert
+    burst_page_after_loss: float | None  # bursts: first lost dispatch -> page at the webhook
+    burst_lost: int  # dispatches lost in the bursts phase
+    burst_lost_before_page: int  # ... of them before the page reached the webhook
+    burst_available_share: float | None  # evaluations in the bursts phase seeing a free worker
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
@@ -756,6 +829,9 @@ def figures(tl: Timeline) -> Figures:
     ramp_start, _ = tl.phase("ramp")
     conditions = {EXHAUSTION: "headroom<exhaustion", CAPACITY_LOW: "headroom<low"}
     timeout = tl.received(TIMEOUTS)
+    bursts_start, _ = tl.phase("bursts")
+    burst_page = tl.received(NO_CAPACITY, after=bursts_start) if tl.burst_first_loss else None
+    burst_lost = [d for d in tl.lost() if d.phase == "bursts"]
     return Figures(
         floor=cfg.scrape_interval + cfg.evaluation_interval + no_capacity_for,
         page_after_loss=_minus(page and page.received, tl.first_loss),
@@ -773,6 +849,11 @@ def figures(tl: Timeline) -> Figures:
         timeout_floor=ASSIGNMENT_TIMEOUT + cfg.scrape_interval + cfg.evaluation_interval
         + tl.rules.alert("assignment_timeouts").for_.seconds,
         timeout_page=_minus(timeout and timeout.received, tl.first_withheld),
+        burst_page_after_loss=_minus(burst_page and burst_page.received, tl.burst_first_loss),
+        burst_lost=len(burst_lost),
+        burst_lost_before_page=sum(1 for d in burst_lost
+                                   if burst_page is None or d.at < burst_page.received),
+        burst_available_share=tl.burst_available_share,
     )
 
 
@@ -792,15 +873,18 @@ def describe(tl: Timeline) -> str:
     def rel(t: float | None) -> str:
         return "-" if t is None or math.isnan(t) else f"{t - s:7.2f}"
 
-    lines = [f"SDK {tl.sdk_version}, {tl.wall_seconds:.0f}s wall, work dir {tl.workdir}"]
+    lines = [f"SDK {tl.sdk_version}, {tl.wall_seconds:.0f}s wall, work dir {tl.workdir}, "
+             f"hooks reported: {tl.hooks_reported}"]
     lines += [f"failure: {f}" for f in tl.failures]
     lines += [f"phase {name:20} {rel(a)} .. {rel(b)}" for name, (a, b) in tl.phases.items()]
+    lines.append(f"bursts: first lost dispatch {rel(tl.burst_first_loss)}, evaluations seeing a "
+                 f"free worker {tl.burst_available_share}")
     lines.append(f"fleet full {rel(tl.fleet_full)}, first lost dispatch {rel(tl.first_loss)}, "
                  f"{len(tl.lost())} lost, ramp jobs {tl.ramp_jobs}, first withheld "
                  f"{rel(tl.first_withheld)}")
     lines += [f"exporters show {k:20} {rel(v)}" for k, v in tl.exposed.items()]
-    lines += [f"webhook {rel(n.received)} {n.status:8} {n.alertname} (startsAt {rel(n.starts_at)})"
-              for n in tl.notifications]
+    lines += [f"webhook {rel(n.received)} {n.status:8} {n.alertname} via {n.receiver} "
+              f"(startsAt {rel(n.starts_at)})" for n in tl.notifications]
     lines += [f"prometheus {e.alertname} pending {rel(e.active_at)} firing "
               f"{rel(e.firing_seen)} last seen {rel(e.last_seen)}" for e in tl.episodes]
     lines.append(f"exporters {tl.exporter_totals}")

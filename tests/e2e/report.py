@@ -67,6 +67,10 @@ def _s(value: float | None, signed: bool = False) -> str:
     return sign + text
 
 
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0%}"
+
+
 def _lead(value: float | None) -> str:
     if value is None:
         return "did not fire"
@@ -133,6 +137,13 @@ def table(tl: Timeline, f: Figures, prod: Production = Production()) -> str:
          f"≈ {_s(page(ship_for['no_capacity'], prod_mean))} "
          f"(at most {_s(page(ship_for['no_capacity'], prod_worst))})"),
         ("Floor: scrape interval + evaluation interval + `for:`", _s(f.floor), _s(prod_floor)),
+        (f"Bursty: {cfg.bursts} bursts of {cfg.burst_size} dispatches for {cfg.slots} slots "
+         f"every {cfg.burst_every:g} s, jobs of {cfg.burst_job:g} s (a free worker at "
+         f"{_pct(f.burst_available_share)} of the evaluations): first lost dispatch → page",
+         f"**{_s(f.burst_page_after_loss)}** ({f.burst_lost_before_page} of {f.burst_lost} "
+         f"lost dispatches before it)",
+         f"≈ {_s(page(ship_for['no_capacity'], prod_mean))} "
+         f"(at most {_s(page(ship_for['no_capacity'], prod_worst))})"),
         ("… first lost dispatch → exporters show no capacity", _s(f.exposure, signed=True),
          "same"),
         ("… → alert pending in Prometheus (scrape + rule evaluation)",
@@ -183,6 +194,8 @@ def timeline_table(tl: Timeline) -> str:
         events.append((tl.fleet_full, f"last slot taken ({tl.ramp_jobs} ramp jobs)"))
     if tl.first_loss is not None:
         events.append((tl.first_loss, "first lost dispatch (`no_worker_available`)"))
+    if tl.burst_first_loss is not None:
+        events.append((tl.burst_first_loss, "bursts: first lost dispatch"))
     below = {key: tl.rules.alert(key).params["headroom_below"]
              for key in ("capacity_exhaustion_predicted", "capacity_low")}
     labels = {"headroom<exhaustion": f"exporters: headroom below "

@@ -244,12 +244,44 @@ class _Demo:
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(driver, viewer, stop, return_exceptions=True)
+        if not self.stopping.is_set():
+            await self._final_snapshot(sim, live)
+
+    async def _final_snapshot(self, sim: Any, live: Any) -> None:
+        """One last look once the answers in flight have landed, for the summary."""
+        import aiohttp
+
+        want = sim.truth.total("availability_requests", "demo")
+        deadline = time.monotonic() + 5
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+            while True:
+                live.last = await live.snapshot(session)
+                if sum(w.offers for w in live.last.workers) >= want or \
+                        time.monotonic() > deadline:
+                    return
+                await asyncio.sleep(0.2)
 
     def _summary(self, sim: Any) -> str:
         counts = sim.truth.outcomes_for_agent("demo")
         lines = ["demo finished: dispatches " +
                  (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")]
         last = self.live.last if self.live is not None else None
+        if last is not None and last.pager is not None:
+            lines.append("  " + last.pager.line())
+        if last is not None:
+            # what the exporters counted against what the simulated server sent and saw
+            truth = sim.truth
+            pairs = (("offers", sum(w.offers for w in last.workers), "availability_requests"),
+                     ("refused", sum(w.refused for w in last.workers), "answers_unavailable"),
+                     ("assignment timeouts", sum(w.timeouts for w in last.workers),
+                      "assignments_withheld"))
+            shown = []
+            for label, counted, field_name in pairs:
+                real = truth.total(field_name, "demo")
+                shown.append(f"{label} {counted} {'=' if counted == real else '!='} {real}")
+            lines.append("  exporters vs simulator ground truth: " + ", ".join(shown))
+            lines.append(f"  calls lost (only the server knows): "
+                         f"{counts.get('no_worker_available', 0)}")
         for row in last.workers if last else []:
             served = "metrics served" if row.up else "metrics NOT served"
             lines.append(f"  {row.name}: {row.offers} offers, {row.refused} refused, "

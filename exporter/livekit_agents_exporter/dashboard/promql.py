@@ -14,9 +14,10 @@ from .. import metrics as m
 
 # Dashboard variables that filter every selector, in the order they appear on top.
 FILTER_VARIABLES = ("cluster", "namespace", "job", "agent_name", "instance")
-# Fleet figures are grouped like the alert pack's recording rules.
-FLEET = "cluster, agent_name"
-WORKER = "cluster, agent_name, instance"
+# Fleet figures are grouped like the alert pack's recording rules (its default
+# aggregation_labels, cluster and namespace, plus agent_name).
+FLEET = "cluster, namespace, agent_name"
+WORKER = "cluster, namespace, agent_name, instance"
 
 RATE_INTERVAL = "$__rate_interval"
 RANGE = "$__range"
@@ -111,11 +112,13 @@ class Selector:
                 f"({self.rate(short, '_bucket')}))")
 
     def alerts(self, series: str = "ALERTS", state: str = "") -> str:
-        """The alert pack's alerts; alert labels keep ``cluster`` and ``agent_name`` only."""
+        """The alert pack's alerts; agent alerts keep ``cluster``, ``namespace`` and
+        ``agent_name`` only."""
         parts = ['alertname=~"LiveKitAgents.*"']
         if state:
             parts.append(f'alertstate="{state}"')
-        parts += ['cluster=~"$cluster"', 'agent_name=~"$agent_name"', *self.extra]
+        parts += ['cluster=~"$cluster"', 'namespace=~"$namespace"',
+                  'agent_name=~"$agent_name"', *self.extra]
         return f"{series}{{{', '.join(parts)}}}"
 
 
@@ -139,12 +142,14 @@ class Capacity:
 
     @property
     def available(self) -> str:
-        """1 for a worker the server can place a job on, else 0."""
+        """1 for a worker the server can place a job on, else 0 (an effective load the
+        exporter cannot read, NaN, is unknown: the status decides, as in the alert pack)."""
         return (f"({self.registered} == bool 1)\n"
                 f"  * ({self.full} == bool 0)\n"
                 f"  * ({self.draining} == bool 0)\n"
                 f"  * ({self.load} < bool {TARGET_LOAD})\n"
-                f"  * ({self.effective} < bool {self.threshold})")
+                f"  * clamp_max(({self.effective} < bool {self.threshold})"
+                f" + ({self.effective} != bool {self.effective}), 1)")
 
     @property
     def full_registered(self) -> str:

@@ -29,7 +29,7 @@ from .promql import FLEET, RANGE, TARGET_LOAD, WORKER, Capacity, Selector
 Panel = cogbuilder.Builder[dash_m.Panel]
 
 WORKER_LEGEND = "{{agent_name}} {{instance}}"
-FLEET_LEGEND = "{{cluster}} {{agent_name}}"
+FLEET_LEGEND = "{{cluster}} {{namespace}} {{agent_name}}"
 QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
 # The server gives a worker about 3 s (the RPC deadline) to answer an offer.
 ANSWER_DEADLINE_S = 3.0

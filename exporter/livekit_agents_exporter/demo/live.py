@@ -15,7 +15,7 @@ import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from .. import metrics as m
-from .view import Screen, Snapshot, WorkerRow
+from .view import Pager, Screen, Snapshot, WorkerRow
 
 TICK_S = 1.0
 
@@ -54,6 +54,8 @@ class LiveView:
         self.target_load, self.duration, self.traffic = target_load, duration, traffic
         self.started = time.monotonic()
         self.seen_alerts: dict[str, str] = {}
+        self.critical: set[str] = set()  # critical alerts firing at the last poll
+        self.pager = Pager()
         self.last: Snapshot | None = None
         self.server_log_url = server_log_url  # mtail's /metrics: lost calls from the log
 
@@ -93,6 +95,10 @@ class LiveView:
         if self.prometheus is not None:
             snap.prometheus = self.prometheus.url
             snap.alerts = await asyncio.to_thread(self._alerts)
+            paged = self.pager.update(elapsed, snap.lost, sorted(self.critical))
+            if paged:
+                self.screen.event(paged)
+            snap.pager = self.pager
         return snap
 
     def _alerts(self) -> list[tuple[str, str]]:
@@ -101,10 +107,13 @@ class LiveView:
         except Exception:  # Prometheus restarting or gone: the view carries on
             return []
         current = {}
+        self.critical = set()
         for alert in alerts:
             name = alert["labels"].get("alertname", "?")
             if current.get(name) != "firing":
                 current[name] = alert.get("state", "?")
+            if alert.get("state") == "firing" and alert["labels"].get("severity") == "critical":
+                self.critical.add(name)
         for name, state in current.items():
             if self.seen_alerts.get(name) != state:
                 self.screen.event(f"alert {name} {state}")

@@ -32,6 +32,43 @@ class WorkerRow:
 
 
 @dataclass
+class Pager:
+    """The first lost call and the first page (a critical alert firing), in demo time."""
+
+    first_loss_s: float | None = None
+    first_page_s: float | None = None
+    first_page: str = ""  # the alert's name
+    lost_before_page: int = 0  # calls lost before the first page; so far, while none
+
+    def update(self, elapsed_s: float, lost: int, critical_firing: list[str]) -> str | None:
+        """Records this tick; returns an event line when the first page arrives."""
+        if lost and self.first_loss_s is None:
+            self.first_loss_s = elapsed_s
+        if self.first_page_s is not None:
+            return None
+        if critical_firing:
+            self.first_page_s, self.first_page = elapsed_s, critical_firing[0]
+            return (f"PAGE {self.first_page}: {self.lost_before_page} calls lost before it "
+                    f"({self.describe_delay()})")
+        self.lost_before_page = lost
+        return None
+
+    def describe_delay(self) -> str:
+        if self.first_loss_s is None or self.first_page_s is None:
+            return "no call lost before it"
+        return f"{self.first_page_s - self.first_loss_s:.0f}s after the first loss"
+
+    def line(self) -> str:
+        if self.first_page_s is None:
+            if self.first_loss_s is None:
+                return "pages: none, no call lost"
+            return (f"pages: NONE YET, {self.lost_before_page} calls lost since "
+                    f"t={self.first_loss_s:.0f}s")
+        return (f"first page t={self.first_page_s:.0f}s: {self.lost_before_page} calls lost "
+                f"before it ({self.describe_delay()})")
+
+
+@dataclass
 class Snapshot:
     elapsed_s: float
     duration_s: float
@@ -45,6 +82,7 @@ class Snapshot:
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (name, state)
     prometheus: str = ""  # "" when not running, else its URL or why not
     server_log_lost: int | None = None  # lost dispatches mtail counted in the server's log
+    pager: Pager | None = None  # when calls were first lost and first paged about
 
     @property
     def headroom(self) -> float:
@@ -103,6 +141,8 @@ def render_frame(s: Snapshot) -> list[str]:
         pending = [n for n, st in s.alerts if st == "pending"]
         lines.append(f"alerts firing: {', '.join(firing) or 'none'}")
         lines.append(f"alerts pending: {', '.join(pending) or 'none'}")
+        if s.pager is not None:
+            lines.append(s.pager.line())
     return [line[:WIDTH] for line in lines]
 
 
@@ -118,6 +158,8 @@ def render_line(s: Snapshot) -> str:
     firing = [n for n, st in s.alerts if st == "firing"]
     if firing:
         line += f" firing={','.join(firing)}"
+    if s.pager is not None and s.pager.first_loss_s is not None:
+        line += f" lost_before_page={s.pager.lost_before_page}"
     return line
 
 

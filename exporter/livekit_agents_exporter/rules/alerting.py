@@ -10,15 +10,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from . import recording as r
 from .config import ALERTS, AlertConfig, RulesConfig
-from .promql import RATE_WINDOW, RATE_WINDOW_SECONDS, Q, number
+from .promql import (
+    CAPACITY_REASONS,
+    HANDLER_FAILURE_REASONS,
+    RATE_WINDOW,
+    RATE_WINDOW_SECONDS,
+    Q,
+    number,
+)
 
 GROUP_NAME = "livekit-agents.alerts"
 
-Scope = Literal["agent", "worker", "target"]
+Scope = Literal["agent", "worker", "target", "pack"]
+# What an alert is about; Alertmanager inhibits by it (a critical page of a concern silences
+# the warnings of the same concern for the same agent), so another rules module plugs in by
+# labelling its alerts the same way.
+Concern = Literal["capacity", "jobs", "worker", "monitoring"]
+CONCERNS: tuple[str, ...] = get_args(Concern)
 
 
 @dataclass(frozen=True)
@@ -28,6 +40,7 @@ class Text:
     agent: str  # 'agent "support" in cluster eu'
     worker: str  # 'worker 10.0.0.1:10781 of agent "support" in cluster eu'
     where: str  # ' in cluster eu'
+    group: str  # Go template printf arguments naming the alert's agent group (see _evidence)
 
 
 Builder = Callable[[Q, AlertConfig, Text], tuple[str, str]]
@@ -36,11 +49,18 @@ Builder = Callable[[Q, AlertConfig, Text], tuple[str, str]]
 @dataclass(frozen=True)
 class AlertDef:
     scope: Scope
+    concern: Concern
     summary: str
     build: Builder  # -> (expr, description)
 
 
+_AGENT_START = "{{ with $labels.agent_name }}agent"
+
+
 def _cap(phrase: str) -> str:
+    """The phrase at the start of a sentence (both branches of the agent phrase)."""
+    if phrase.startswith(_AGENT_START):
+        return phrase.replace("}}agent", "}}Agent", 1).replace("{{ else }}the", "{{ else }}The", 1)
     return phrase[:1].upper() + phrase[1:]
 
 
@@ -49,25 +69,133 @@ def _pct(ratio: float) -> str:
     return f"{ratio * 100:g}%"
 
 
+def _plural(noun: str, value: str = "$value") -> str:
+    """``{{ $value }} workers`` / ``1 worker`` (Go template)."""
+    return f"{noun}{{{{ if ne {value} 1.0 }}}}s{{{{ end }}}}"
+
+
+def _count(noun: str) -> str:
+    return f"{{{{ printf \"%.0f\" $value }}}} {_plural(noun)}"
+
+
+def _evidence(q: Q, expr: str, number: str = "%.0f") -> str:
+    """A figure queried when the alert fires, for its description: ``expr`` is PromQL
+    with ``{G}`` where the matchers of the alert's own agent group go (inside braces)."""
+    matchers = ", ".join(f"{label}=%q" for label in q.agent_labels)
+    text = expr.replace("%", "%%").replace("{G}", matchers)
+    args = " ".join(f"$labels.{label}" for label in q.agent_labels)
+    args = " ".join([args] * expr.count("{G}"))
+    return (f"{{{{ with printf `{text}` {args} | query }}}}"
+            f"{{{{ . | first | value | printf \"{number}\" }}}}{{{{ else }}}}0{{{{ end }}}}")
+
+
+def _in_group(q: Q, selector: str) -> str:
+    """``name{matchers}`` -> ``name{matchers, {G}}`` for ``_evidence``."""
+    if selector.endswith("}"):
+        return selector[:-1] + ", {G}}"
+    return selector + "{{G}}"
+
+
+def _capacity_refusals(q: Q, window: str) -> str:
+    rejected = q.where("job_requests_rejected", f'reason=~"{q.reasons(CAPACITY_REASONS)}"')
+    return q.dedup(f"increase({rejected}[{window}])")
+
+
+def _full_fraction(q: Q, window: str) -> str:
+    # the counter grows in steps of one status interval (2.5 s), so over a short window
+    # its rate can read above 1: a worker is full at most all of the time
+    return q.dedup(f"clamp_max(rate({q.raw('worker_full_seconds')}[{window}]), 1)")
+
+
 def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
-    return (f"""
+    p = a.params
+    w = p["window"]
+    refusals, full = _capacity_refusals(q, str(w)), _full_fraction(q, str(w))
+    expr = f"""
 {r.WORKERS}
   and
-{r.WORKERS_AVAILABLE} == 0
-""", f"None of the {{{{ $value }}}} workers of {t.agent} can take a job (each is full, "
-        f"draining, not registered or loaded at the server's target_load "
-        f"{q.target_load()} or above): the LiveKit server answers \"no worker available\" "
-        f"and those calls are lost.")
+(
+  {r.WORKERS_AVAILABLE} == 0
+    or
+  count {q.by()} ({refusals} > 0) >= {r.WORKERS_REGISTERED}
+    or
+  sum {q.by()} ({full}) - {r.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
+)
+"""
+    g_refusals = _capacity_refusals(q, str(w)).replace(
+        q.where("job_requests_rejected", f'reason=~"{q.reasons(CAPACITY_REASONS)}"'),
+        _in_group(q, q.where("job_requests_rejected",
+                             f'reason=~"{q.reasons(CAPACITY_REASONS)}"')))
+    g_full = full.replace(q.raw("worker_full_seconds"),
+                          _in_group(q, q.raw("worker_full_seconds")))
+    available = _evidence(q, f"{r.WORKERS_AVAILABLE}{{{{G}}}}")
+    refused = _evidence(q, f"sum({g_refusals})")
+    refusing = _evidence(q, f"count({g_refusals} > 0)")
+    # Bonferroni: the time all N workers were full at once is at least the sum of the times
+    # each was full minus (N - 1) windows
+    all_full = _evidence(q, f"clamp_min(sum({g_full}) - sum({r.WORKERS}{{{{G}}}}) + 1, 0) * "
+                            f"{number(w.seconds)}")
+    return (expr, f"Callers of {t.agent} are being lost for lack of capacity: of its "
+                  f"{_count('worker')}, {available} can take a job now; in the last {w} they "
+                  f"refused {refused} job offers as full or draining ({refusing} of them "
+                  f"refused at least one) and were all full at once for at least {all_full}s. "
+                  f"The LiveKit server drops a dispatch no worker takes (\"no worker "
+                  f"available\").")
 
 
 def _workers_gone(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
-    lookback = a.params["lookback"]
+    p = a.params
+    lookback, grace = p["lookback"], p["scrape_failure_grace"]
+    seen = r.WORKERS
+    if q.config.scale_to_zero_agents:
+        names = "|".join(_regex_escape(n) for n in q.config.scale_to_zero_agents)
+        seen = f'{r.WORKERS}{{agent_name!~"{names}"}}'
+    agg = ", ".join(q.config.aggregation_labels)
     return (f"""
-max_over_time({r.WORKERS}[{lookback}])
-  unless
-{r.WORKERS}
-""", f"{_cap(t.agent)} had up to {{{{ $value }}}} workers in the last {lookback} and "
-        f"now Prometheus sees none: every dispatch to it fails with \"no worker available\".")
+(
+  max_over_time({seen}[{lookback}])
+    unless
+  {r.WORKERS}
+)
+  unless on ({agg})
+(
+  {q.up()} == 0 and max_over_time({q.up()}[{grace}]) == 1
+)
+""", f"{_cap(t.agent)} had up to {_count('worker')} in the last {lookback} and now "
+        f"Prometheus sees none, and no target of it is failing scrapes: every dispatch to it "
+        f"fails with \"no worker available\".")
+
+
+def _regex_escape(text: str) -> str:
+    """A literal for an RE2 regex inside a PromQL double-quoted string."""
+    escaped = "".join(f"\\{ch}" if ch in r".^$*+?()[]{}|\\" else ch for ch in text)
+    return escaped.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def _job_launches_failing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    w = a.params["window"]
+    failures = q.where("job_process_failures", 'reason=~"acquire|launch"')
+    return (f"""
+sum without (reason) (increase({failures}[{w}])) > 0
+  or
+(
+  increase({q.raw("job_assignments")}[{w}]) > 0
+    unless
+  increase({q.raw("jobs_launched")}[{w}]) > 0
+)
+""", f"About {_count('job')} assigned to {t.worker} in the last {w} could not be launched "
+        f"(the SDK could not acquire or start a job process): each is a caller who accepted "
+        f"the call and got no agent.")
+
+
+def _job_process_init_failures(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    w = a.params["window"]
+    failures = q.where("job_process_failures", 'reason="initialize"')
+    return (f"increase({failures}[{w}]) > 0",
+            f"Job processes of {t.worker} failed to start or initialise "
+            f"{{{{ printf \"%.0f\" $value }}}} {_plural('time')} in the last {w} (\"error "
+            f"initializing process\"): jobs wait for a process, and if none initialises, "
+            f"assigned jobs are lost.")
 
 
 def _capacity_low(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -84,75 +212,94 @@ def _exhaustion_predicted(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 {r.CAPACITY_HEADROOM} < {number(p["headroom_below"])}
   and
 predict_linear({r.CAPACITY_HEADROOM}[{p["lookback"]}], {number(p["horizon"].seconds)}) <= 0
+  and
+deriv({r.CAPACITY_HEADROOM}[{p["trend_window"]}]) < 0
 """, f"{_cap(t.agent)} has {{{{ $value | humanizePercentage }}}} of its job capacity "
-        f"left and, on the trend of the last {p['lookback']}, runs out within {p['horizon']}.")
+        f"left and, on the trend of the last {p['lookback']}, still falling, runs out within "
+        f"{p['horizon']}.")
 
 
 def _rejections_high(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
+    reasons = q.reasons((*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS))
     return (f"""
-{r.JOB_REQUESTS_REJECTED_RATIO} > {number(p["ratio_above"])}
+sum {q.by()} ({r.JOB_REQUESTS_REJECTED_RATE}{{reason=~"{reasons}"}})
+  /
+({r.JOB_REQUESTS_RATE} > 0)
+  > {number(p["ratio_above"])}
   and
 {r.JOB_REQUESTS_RATE} >= {number(p["min_requests_per_second"])}
 """, f"Workers of {t.agent} refused {{{{ $value | humanizePercentage }}}} of the job offers "
-        f"of the last {RATE_WINDOW} (alert above {_pct(p['ratio_above'])}); the reason label "
-        f"of the refusals says why.")
+        f"of the last {RATE_WINDOW} because they were full or draining or their request "
+        f"handler failed to answer (alert above {_pct(p['ratio_above'])}; refusals by "
+        f"on_request do not count); the reason label of the refusals says which.")
 
 
 def _assignment_timeouts(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     return (f"{r.ASSIGNMENT_TIMEOUTS_RATE} * {RATE_WINDOW_SECONDS} > "
             f"{number(a.params['count_above'])}",
-            f"Workers of {t.agent} accepted about {{{{ printf \"%.0f\" $value }}}} jobs in the "
-            f"last {RATE_WINDOW} whose assignment never arrived (AssignmentTimeoutError): each "
-            f"one is a lost call.")
+            f"Workers of {t.agent} accepted about {_count('job')} in the last {RATE_WINDOW} "
+            f"whose assignment never arrived (AssignmentTimeoutError): each one is a lost "
+            f"call.")
 
 
 def _jobs_failing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
-    failed = f"sum {q.by()} (increase({q.raw('jobs_failed')}[{p['window']}]))"
-    finished = f"sum {q.by()} (increase({q.raw('jobs_finished')}[{p['window']}]))"
-    # the failure count is filtered before dividing, so Prometheus selects it once, not twice
+    w = p["window"]
+    failed_raw, finished_raw = q.raw("jobs_failed"), q.raw("jobs_finished")
+    failed = f"sum {q.by()} ({q.dedup(f'increase({failed_raw}[{w}])', 'reason')})"
+    finished = f"sum {q.by()} ({q.dedup(f'increase({finished_raw}[{w}])')})"
+    # Jobs that fail and never end (the 1.2/1.3 zombies) are not in `finished`: divide by
+    # the failures when they are more, so the share stays within 100%.
     return (f"""
 ({failed} >= {number(p["min_failures"])})
   /
-({finished} > 0)
+((({finished} > {failed}) or {failed}) > 0)
   > {number(p["ratio_above"])}
-""", f"{{{{ $value | humanizePercentage }}}} of the jobs of {t.agent} that ended in the last "
-        f"{p['window']} failed (alert above {_pct(p['ratio_above'])} with at least "
+""", f"{{{{ $value | humanizePercentage }}}} of the jobs of {t.agent} that ended or failed "
+        f"in the last {w} failed (alert above {_pct(p['ratio_above'])} with at least "
         f"{number(p['min_failures'])} failures).")
 
 
 def _stuck_full(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    p = a.params
     return (f"""
-{q.raw("worker_full")} == 1
+rate({q.raw("worker_full_seconds")}[{p["window"]}]) > {number(p["full_ratio_above"])}
   and
 {q.raw("worker_registered")} == 1
   unless
 {q.raw("worker_draining")} == 1
-""", f"{_cap(t.worker)} has reported full, without draining, for more than {a.for_}, "
-        f"far longer than a job lasts: its load is stuck and its capacity is lost.")
+""", f"{_cap(t.worker)} reported full, without draining, for {{{{ $value | "
+        f"humanizePercentage }}}} of the last {p['window']}, far longer than a job lasts: "
+        f"its load is stuck and its capacity is lost.")
 
 
 def _flapping(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
-    return (f"increase({q.raw('worker_full_transitions')}[{p['window']}]) > "
-            f"{number(p['transitions_above'])}",
+    return (f"increase({q.raw('worker_full_transitions')}[{p['window']}]) >= "
+            f"{number(p['transitions_at_least'])}",
             f"{_cap(t.worker)} turned full {{{{ printf \"%.0f\" $value }}}} times in the "
-            f"last {p['window']} (alert above {number(p['transitions_above'])}): its load hovers "
-            f"around its threshold and job offers race with its status.")
+            f"last {p['window']} (alert at {number(p['transitions_at_least'])}): its load "
+            f"hovers around its threshold and job offers race with its status.")
 
 
 def _not_registered(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
-    return (f"{q.raw('worker_registered')} == 0",
-            f"{_cap(t.worker)} runs but has not been registered with the LiveKit server "
-            f"for {a.for_}: it receives no job offers.")
+    # a worker whose run() was never hooked reports 0 whatever its state: that is
+    # ExporterHooksDetached's to say
+    return (f"""
+{q.raw('worker_registered')} == 0
+  unless ignoring (hook)
+{q.where('exporter_hooks_attached', 'hook="worker_run"')} == 0
+""", f"{_cap(t.worker)} runs but has not been registered with the LiveKit server "
+        f"for {a.for_}: it receives no job offers.")
 
 
 def _load_function_errors(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     return (f"increase({q.raw('load_fnc_errors')}[{RATE_WINDOW}]) > 0",
-            f"The load_fnc of {t.worker} failed {{{{ printf \"%.0f\" $value }}}} times in the "
-            f"last {RATE_WINDOW} with error \"{{{{ $labels.error }}}}\": the load it reports "
-            f"is wrong or missing, and a missing load keeps it from jobs.")
+            f"The load_fnc of {t.worker} failed {{{{ printf \"%.0f\" $value }}}} "
+            f"{_plural('time')} in the last {RATE_WINDOW} with error "
+            f"\"{{{{ $labels.error }}}}\": the load it reports is wrong or missing, and a "
+            f"missing load keeps it from jobs.")
 
 
 def _load_stale(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -179,43 +326,113 @@ def _target_down(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
             f"and the capacity alerts cannot see it.")
 
 
+def _hooks_detached(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    # one alert per agent and hook, not per worker and hook: an SDK that moved an internal
+    # detaches that hook on every worker at once (eleven alerts per worker otherwise)
+    return (f"count {q.by('hook')} ({q.dedup(q.raw('exporter_hooks_attached'), 'hook')} == 0)",
+            f"The exporter's \"{{{{ $labels.hook }}}}\" hook has not been attached for "
+            f"{a.for_} on {_count('worker')} of {t.agent} (a hook into run() never saw the "
+            f"worker run, or the SDK internal it needs has moved): what that hook counts is "
+            f"missing, and the alerts built on it are blind there.")
+
+
+def _metrics_missing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    return (f"""
+{q.up()} == 1
+  unless on (job, instance)
+{q.raw("worker_registered")}
+""", f"Prometheus scrapes {{{{ $labels.instance }}}} (job {{{{ $labels.job }}}}){t.where}, "
+        f"which the alert pack's selector matches, but it exposes no livekit_agents_* "
+        f"samples: it is not an instrumented worker, or instrument() never ran in it, and the "
+        f"pack cannot see it.")
+
+
+def _selector_matches_nothing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    return (f"absent({q.up()})",
+            f"No target matches the alert pack's selector {{{{ `{q.up()}` }}}} for {a.for_}: "
+            f"every other LiveKit Agents alert is silent. Check the scrape job's labels "
+            f"against the rules' selector.")
+
+
+def _exporter_errors(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    w = a.params["window"]
+    return (f"increase({q.raw('exporter_errors')}[{w}]) > 0",
+            f"The exporter of {t.worker} caught {{{{ printf \"%.0f\" $value }}}} "
+            f"{_plural('failure')} of its \"{{{{ $labels.component }}}}\" part in the last "
+            f"{w}; the worker was not affected, but the numbers that part produces may be "
+            f"missing. Its log says what failed.")
+
+
+def _effective_load_unknown(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    return (f"""
+{r.WORKER_EFFECTIVE_UNKNOWN} == 1
+  and
+{q.dedup(q.raw("worker_registered"))} == 1
+""", f"The exporter cannot read the effective load of {t.worker} from the SDK (NaN) for "
+        f"{a.for_}: the capacity rules judge it by its status alone and leave it out of the "
+        f"headroom.")
+
+
 DEFINITIONS: dict[str, AlertDef] = {
     "no_capacity": AlertDef(
-        "agent", "No worker of an agent can take a job, so dispatches to it fail.",
+        "agent", "capacity", "Callers of an agent are being lost: no worker can take their job.",
         _no_capacity),
     "workers_gone": AlertDef(
-        "agent", "Every worker of an agent has disappeared.", _workers_gone),
+        "agent", "capacity", "Every worker of an agent has disappeared.", _workers_gone),
+    "job_launches_failing": AlertDef(
+        "worker", "jobs", "Jobs assigned to a worker are not launched.", _job_launches_failing),
+    "job_process_init_failures": AlertDef(
+        "worker", "jobs", "Job processes of a worker fail to start or initialise.",
+        _job_process_init_failures),
     "capacity_low": AlertDef(
-        "agent", "An agent's workers are close to full.", _capacity_low),
+        "agent", "capacity", "An agent's workers are close to full.", _capacity_low),
     "capacity_exhaustion_predicted": AlertDef(
-        "agent", "An agent's workers will run out of capacity soon on the current trend.",
+        "agent", "capacity",
+        "An agent's workers will run out of capacity soon on the current trend.",
         _exhaustion_predicted),
     "job_rejections_high": AlertDef(
-        "agent", "Workers refuse a large share of the job offers they receive.",
+        "agent", "capacity", "Workers refuse a large share of the job offers they receive.",
         _rejections_high),
     "assignment_timeouts": AlertDef(
-        "agent", "Accepted jobs never receive their assignment from the LiveKit server.",
+        "agent", "jobs", "Accepted jobs never receive their assignment from the LiveKit server.",
         _assignment_timeouts),
     "jobs_failing": AlertDef(
-        "agent", "A large share of an agent's jobs fail.", _jobs_failing),
+        "agent", "jobs", "A large share of an agent's jobs fail.", _jobs_failing),
     "worker_stuck_full": AlertDef(
-        "worker", "A worker has been full for far longer than a job lasts.", _stuck_full),
+        "worker", "worker", "A worker has been full for far longer than a job lasts.",
+        _stuck_full),
     "worker_flapping": AlertDef(
-        "worker", "A worker keeps switching between full and available.", _flapping),
+        "worker", "worker", "A worker keeps switching between full and available.", _flapping),
     "worker_not_registered": AlertDef(
-        "worker", "A worker runs but is not registered with the LiveKit server.",
+        "worker", "worker", "A worker runs but is not registered with the LiveKit server.",
         _not_registered),
     "load_function_errors": AlertDef(
-        "worker", "A worker's load function raises or returns invalid values.",
+        "worker", "worker", "A worker's load function raises or returns invalid values.",
         _load_function_errors),
     "load_stale": AlertDef(
-        "worker", "A worker's reported load is frozen: the SDK stopped calling its load function.",
+        "worker", "worker",
+        "A worker's reported load is frozen: the SDK stopped calling its load function.",
         _load_stale),
     "load_threshold_above_target_load": AlertDef(
-        "worker", "A worker's load_threshold is above the server's target_load, so part of "
-                  "its capacity wins no job.", _threshold_above_target),
+        "worker", "worker", "A worker's load_threshold is above the server's target_load, so "
+                            "part of its capacity wins no job.", _threshold_above_target),
     "target_down": AlertDef(
-        "target", "Prometheus cannot scrape a LiveKit Agents worker.", _target_down),
+        "target", "monitoring", "Prometheus cannot scrape a LiveKit Agents worker.",
+        _target_down),
+    "exporter_hooks_detached": AlertDef(
+        "agent", "monitoring", "Part of a worker is not observed: an exporter hook is not "
+                                "attached.", _hooks_detached),
+    "exporter_metrics_missing": AlertDef(
+        "target", "monitoring", "A scraped target exposes no LiveKit Agents metrics.",
+        _metrics_missing),
+    "selector_matches_nothing": AlertDef(
+        "pack", "monitoring", "The alert pack's selector matches no target: every alert is "
+                              "silent.", _selector_matches_nothing),
+    "exporter_errors": AlertDef(
+        "worker", "monitoring", "The exporter caught failures inside itself.", _exporter_errors),
+    "effective_load_unknown": AlertDef(
+        "worker", "monitoring", "The exporter cannot read a worker's effective load.",
+        _effective_load_unknown),
 }
 assert DEFINITIONS.keys() == ALERTS.keys(), "every configurable alert needs a definition"
 
@@ -223,12 +440,16 @@ assert DEFINITIONS.keys() == ALERTS.keys(), "every configurable alert needs a de
 def _text(config: RulesConfig) -> Text:
     where = "".join(f"{{{{ with $labels.{label} }}}} in {label} {{{{ . }}}}{{{{ end }}}}"
                     for label in config.aggregation_labels)
-    agent = f'agent "{{{{ $labels.agent_name }}}}"{where}'
-    return Text(agent=agent, worker=f"worker {{{{ $labels.instance }}}} of {agent}", where=where)
+    # automatic dispatch registers workers with an empty agent name: say so, not `agent ""`
+    agent = (f'{{{{ with $labels.agent_name }}}}agent "{{{{ . }}}}"{{{{ else }}}}the '
+             f'automatically dispatched agent (agent_name ""){{{{ end }}}}{where}')
+    group = " ".join(f"$labels.{label}" for label in (*config.aggregation_labels, "agent_name"))
+    return Text(agent=agent, worker=f"worker {{{{ $labels.instance }}}} of {agent}", where=where,
+                group=group)
 
 
 def _dashboard_url(config: RulesConfig, scope: Scope) -> str | None:
-    if not config.grafana_url or scope == "target":
+    if not config.grafana_url or scope in ("target", "pack"):
         return None
     labels = ["agent_name", *config.aggregation_labels] + (["instance"] if scope == "worker"
                                                             else [])
@@ -236,27 +457,28 @@ def _dashboard_url(config: RulesConfig, scope: Scope) -> str | None:
     return f"{config.grafana_url}/d/{config.dashboard_uid}?{query}"
 
 
+def alert_rule(config: RulesConfig, key: str, definition: AlertDef) -> dict[str, Any]:
+    """One alerting rule with the pack's labels and annotations (``severity``, ``concern``,
+    summary, description, runbook and dashboard links); other rules modules use it too."""
+    alert = config.alert(key)
+    expr, description = definition.build(Q(config), alert, _text(config))
+    annotations = {
+        "summary": definition.summary,
+        "description": description,
+        "runbook_url": f"{config.runbook_base_url}#{alert.name.lower()}",
+    }
+    dashboard = _dashboard_url(config, definition.scope)
+    if dashboard:
+        annotations["dashboard_url"] = dashboard
+    rule: dict[str, Any] = {"alert": alert.name, "expr": expr.strip("\n"),
+                            "for": str(alert.for_)}
+    if alert.keep_firing_for.seconds:
+        rule["keep_firing_for"] = str(alert.keep_firing_for)
+    rule["labels"] = {"severity": alert.severity, "concern": definition.concern}
+    rule["annotations"] = annotations
+    return rule
+
+
 def alerting_rules(config: RulesConfig) -> list[dict[str, Any]]:
-    q, text = Q(config), _text(config)
-    rules = []
-    for key, definition in DEFINITIONS.items():
-        alert = config.alert(key)
-        if not alert.enabled:
-            continue
-        expr, description = definition.build(q, alert, text)
-        annotations = {
-            "summary": definition.summary,
-            "description": description,
-            "runbook_url": f"{config.runbook_base_url}#{alert.name.lower()}",
-        }
-        dashboard = _dashboard_url(config, definition.scope)
-        if dashboard:
-            annotations["dashboard_url"] = dashboard
-        rules.append({
-            "alert": alert.name,
-            "expr": expr.strip("\n"),
-            "for": str(alert.for_),
-            "labels": {"severity": alert.severity},
-            "annotations": annotations,
-        })
-    return rules
+    return [alert_rule(config, key, definition) for key, definition in DEFINITIONS.items()
+            if config.alert(key).enabled]

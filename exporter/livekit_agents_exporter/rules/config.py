@@ -170,6 +170,14 @@ def label_list(value: Any) -> tuple[str, ...]:
     return tuple(value)
 
 
+def name_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"expected a list of agent names, got {value!r}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a name twice: {value!r}")
+    return tuple(value)
+
+
 def label_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of label names to strings, got {value!r}")
@@ -220,26 +228,53 @@ _COMMON = {
                        "critical pages, warning opens a ticket, info is for dashboards"),
     "for": Option("0s", duration(allow_zero=True),
                   "how long the condition must hold before the alert fires"),
+    "keep_firing_for": Option("0s", duration(allow_zero=True),
+                              "how long the alert keeps firing after its condition stops "
+                              "(a failed scrape must not resolve a page; Prometheus 2.42+)"),
 }
 
 
-def _alert(summary_doc: str, severity: str, for_: str, **params: Option) -> Section:
+def _alert(summary_doc: str, severity: str, for_: str, keep_firing_for: str = "0s",
+           **params: Option) -> Section:
     return Section(summary_doc, {
         "enabled": _COMMON["enabled"],
         "severity": replace(_COMMON["severity"], default=severity),
         "for": replace(_COMMON["for"], default=for_),
+        "keep_firing_for": replace(_COMMON["keep_firing_for"], default=keep_firing_for),
         **params,
     })
 
 
+def _window(default: str, what: str) -> Option:
+    return Option(default, duration(allow_zero=False), what)
+
+
 ALERTS: dict[str, Section] = {
     "no_capacity": _alert(
-        "workers exist for an agent name but none can take a job", "critical", "1m"),
+        "callers are being lost: no worker of an agent can take a job now, or, within the "
+        "window, every worker refused offers as full or all were full at once", "critical",
+        "1m", "5m",
+        window=_window("2m", "window the refusals and the time spent full are counted over"),
+        all_full_ratio_above=Option(0.1, number_in(0, 1, high_open=True),
+                                    "fire when every worker was full at once for more than "
+                                    "this fraction of the window (a lower bound from the "
+                                    "workers' full seconds)")),
     "workers_gone": _alert(
         "every worker of an agent name disappeared after there were some", "critical", "2m",
+        "2m",
         lookback=Option("6h", duration(allow_zero=False),
                         "how far back workers must have existed; the alert resolves itself "
-                        "this long after the last worker vanished")),
+                        "this long after the last worker vanished"),
+        scrape_failure_grace=_window("5m", "while a target of the same cluster and namespace "
+                                     "has been failing scrapes for less than this, vanished "
+                                     "series are a scrape gap, not gone workers")),
+    "job_launches_failing": _alert(
+        "jobs assigned to a worker are not launched (no job process could be acquired or "
+        "launched): each one is a caller with no agent", "critical", "1m", "5m",
+        window=_window("5m", "window the failures and the assignments are counted over")),
+    "job_process_init_failures": _alert(
+        "job processes fail to start or initialise, while jobs still launch", "warning", "0s",
+        window=_window("15m", "window the failures are counted over")),
     "capacity_low": _alert(
         "fleet headroom below a fraction of its capacity", "warning", "15m",
         headroom_below=Option(0.2, number_in(0, 1, low_open=True),
@@ -249,36 +284,44 @@ ALERTS: dict[str, Section] = {
         horizon=Option("1h", duration(allow_zero=False),
                        "how far ahead the trend is extrapolated"),
         lookback=Option("1h", duration(allow_zero=False), "how much history the trend is fitted on"),
+        trend_window=_window("5m", "the headroom must also be falling over this recent window "
+                             "(a step down followed by a flat line is not a trend)"),
         headroom_below=Option(0.5, number_in(0, 1, low_open=True),
                               "only predict while headroom is already below this fraction")),
     "job_rejections_high": _alert(
-        "a large share of job offers is refused", "warning", "10m",
+        "a large share of job offers is refused for lack of capacity or by a failing request "
+        "handler (routing refusals by on_request do not count)", "warning", "10m",
         ratio_above=Option(0.2, number_in(0, 1, high_open=True),
                            "fire while refused / offered over 5m is above this"),
         min_requests_per_second=Option(0.05, non_negative,
                                        "ignore agents offered fewer jobs per second than this")),
     "assignment_timeouts": _alert(
-        "accepted jobs whose assignment never arrived", "warning", "5m",
+        "accepted jobs whose assignment never arrived", "warning", "0s",
         count_above=Option(0, non_negative,
                            "fire while more timeouts than this happened in 5m")),
     "jobs_failing": _alert(
         "a share of the jobs that ended failed", "warning", "5m",
         window=Option("15m", duration(allow_zero=False), "window the failures are counted over"),
         ratio_above=Option(0.1, number_in(0, 1, high_open=True),
-                           "fire while failed / finished over the window is above this"),
+                           "fire while failed / (finished, or failed when more) over the window "
+                           "is above this"),
         min_failures=Option(3, non_negative, "and at least this many jobs failed in the window")),
     "worker_stuck_full": _alert(
-        "a worker reports full for far longer than a job lasts", "warning", "1h"),
+        "a worker reports full for far longer than a job lasts", "warning", "0s",
+        window=_window("1h", "window the worker's full seconds are counted over"),
+        full_ratio_above=Option(0.95, number_in(0, 1, high_open=True),
+                                "fire when the worker was full, without draining, for more "
+                                "than this fraction of the window")),
     "worker_flapping": _alert(
         "a worker keeps switching between full and available", "info", "15m",
         window=Option("15m", duration(allow_zero=False), "window the transitions are counted over"),
-        transitions_above=Option(45, non_negative,
-                                 "fire while the worker turned full more often than this in "
-                                 "the window")),
+        transitions_at_least=Option(30, non_negative,
+                                    "fire while the worker turned full at least this often in "
+                                    "the window (30 in 15m: once every 30 s)")),
     "worker_not_registered": _alert(
         "a worker process runs but is not registered with the LiveKit server", "warning", "5m"),
     "load_function_errors": _alert(
-        "load_fnc raises or returns a value that is not a load", "warning", "5m"),
+        "load_fnc raises or returns a value that is not a load", "warning", "0s"),
     "load_stale": _alert(
         "the SDK stopped calling load_fnc (its load loop dies at the first exception), so the "
         "load the server sees is frozen", "warning", "5m",
@@ -290,6 +333,21 @@ ALERTS: dict[str, Section] = {
     "load_threshold_above_target_load": _alert(
         "a worker's load_threshold is above the server's target_load", "warning", "15m"),
     "target_down": _alert("Prometheus cannot scrape a worker", "warning", "5m"),
+    "exporter_hooks_detached": _alert(
+        "an exporter hook into a worker is not attached: that part of the worker is not "
+        "observed", "warning", "10m"),
+    "exporter_metrics_missing": _alert(
+        "a target matched by the selector is scraped but exposes no livekit_agents_* samples",
+        "warning", "10m"),
+    "selector_matches_nothing": _alert(
+        "the selector matches no target at all, so every other alert is silent (disable it "
+        "when the whole pack's fleet may scale to zero)", "warning", "15m"),
+    "exporter_errors": _alert(
+        "the exporter caught failures inside itself: some numbers may be missing", "warning",
+        "0s", window=_window("15m", "window the errors are counted over")),
+    "effective_load_unknown": _alert(
+        "the exporter cannot read a worker's effective load from the SDK (NaN)", "warning",
+        "10m"),
 }
 
 from .dispatch_slo_config import SERVER_LOG_SECTION  # noqa: E402 - needs the names above
@@ -298,9 +356,16 @@ SCHEMA: Schema = {
     "selector": Option('job="livekit-agents"', selector,
                        "label matchers added to every raw series selector (an empty string "
                        "matches every target; target_down then has to be disabled)"),
-    "aggregation_labels": Option(["cluster"], label_list,
+    "aggregation_labels": Option(["cluster", "namespace"], label_list,
                                  "target labels kept next to agent_name when aggregating over "
                                  "workers (a label no series has is harmless)"),
+    "worker_labels": Option(["instance"], label_list,
+                            "labels that tell one worker process from another besides the "
+                            "aggregation labels: series that agree on them are one worker "
+                            "read twice (two scrape configs, an HA pair) and count once"),
+    "scale_to_zero_agents": Option([], name_list,
+                                   "agent names allowed to scale to zero workers (KEDA "
+                                   "minReplicaCount: 0): WorkersGone ignores them"),
     "server_target_load": Option(0.7, number_in(0, 1, low_open=True),
                                  "the LiveKit server's agents.target_load: a worker reporting "
                                  "this load or more wins no job"),
@@ -341,6 +406,7 @@ class AlertConfig:
     severity: str
     for_: Duration
     params: Mapping[str, Any] = field(default_factory=dict)
+    keep_firing_for: Duration = Duration(0)
 
     @property
     def name(self) -> str:
@@ -351,6 +417,8 @@ class AlertConfig:
 class RulesConfig:
     selector: str
     aggregation_labels: tuple[str, ...]
+    worker_labels: tuple[str, ...]
+    scale_to_zero_agents: tuple[str, ...]
     server_target_load: float
     runbook_base_url: str
     grafana_url: str
@@ -363,15 +431,18 @@ class RulesConfig:
         return self.alerts[key]
 
     def scaled(self, factor: float) -> RulesConfig:
-        """The same configuration with every alert's ``for:`` multiplied by ``factor``.
+        """The same configuration with every alert's ``for:`` and ``keep_firing_for:``
+        multiplied by ``factor``.
 
         For fast end-to-end runs against a real Prometheus; windows and lookbacks are
         left alone (override them explicitly when needed).
         """
         if not factor > 0:
             raise ValueError(f"factor must be > 0, got {factor!r}")
-        return replace(self, alerts={key: replace(a, for_=a.for_.scaled(factor))
-                                     for key, a in self.alerts.items()})
+        return replace(self, alerts={
+            key: replace(a, for_=a.for_.scaled(factor),
+                         keep_firing_for=a.keep_firing_for.scaled(factor))
+            for key, a in self.alerts.items()})
 
 
 def _walk(schema: Schema, data: Any, source: str, path: str) -> dict[str, Any]:
@@ -449,6 +520,10 @@ def load_config(path: str | Path | None = None,
 def _check_together(values: dict[str, Any], source: str) -> None:
     """Keys that are valid alone but not in combination."""
     alerts = values["alerts"]
+    both = sorted(set(values["worker_labels"]) & set(values["aggregation_labels"]))
+    if both:
+        raise ConfigError(f"{source}: worker_labels: {', '.join(both)} is already an "
+                          "aggregation label")
     if alerts["target_down"]["enabled"] and not values["selector"]:
         raise ConfigError(f"{source}: selector: must not be empty while alerts.target_down is "
                           "enabled (it would watch every target's up)")
@@ -462,11 +537,14 @@ def _check_together(values: dict[str, Any], source: str) -> None:
 def _build(values: dict[str, Any]) -> RulesConfig:
     alerts = {}
     for key, raw in {**values["alerts"], **values["server_log"]["alerts"]}.items():
-        params = {k: v for k, v in raw.items() if k not in ("enabled", "severity", "for")}
-        alerts[key] = AlertConfig(key, raw["enabled"], raw["severity"], raw["for"], params)
+        params = {k: v for k, v in raw.items() if k not in _COMMON}
+        alerts[key] = AlertConfig(key, raw["enabled"], raw["severity"], raw["for"], params,
+                                  raw["keep_firing_for"])
     return RulesConfig(
         selector=values["selector"],
         aggregation_labels=values["aggregation_labels"],
+        worker_labels=values["worker_labels"],
+        scale_to_zero_agents=values["scale_to_zero_agents"],
         server_target_load=values["server_target_load"],
         runbook_base_url=values["runbook_base_url"],
         grafana_url=values["grafana_url"],

@@ -64,7 +64,14 @@ def _budget(config: RulesConfig) -> float:
     return round(1.0 - config.server_log["slo_objective"], 12)
 
 
+def _enabled(config: RulesConfig) -> bool:
+    return bool(config.server_log.get("enabled", True))
+
+
 def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
+    """The lost-dispatch ratios the SLO alerts read; none when ``server_log.enabled`` is false."""
+    if not _enabled(config):
+        return []
     s = _S(config)
     lost, all_ = s.raw("server_dispatches_lost"), s.raw("server_dispatches")
     return [{"record": LOST_RATIO[w], "expr": (
@@ -138,9 +145,16 @@ ALERTS = {
 # what each alert is about: an agent name, or the log pipeline's target (mtail)
 SCOPES: dict[str, Scope] = {"dispatches_lost": "agent", "dispatch_slo_fast_burn": "agent",
                             "dispatch_slo_slow_burn": "agent", "server_log_stalled": "target"}
+# the pack's ``concern`` label, for the Alertmanager example's inhibition: lost dispatches are
+# about capacity (a firing page silences the capacity warnings of the same agent)
+CONCERNS = {"dispatches_lost": "capacity", "dispatch_slo_fast_burn": "capacity",
+            "dispatch_slo_slow_burn": "capacity", "server_log_stalled": "monitoring"}
 
 
 def alerting_rules(config: RulesConfig) -> list[dict[str, Any]]:
+    """The server-log alerts; none when ``server_log.enabled`` is false."""
+    if not _enabled(config):
+        return []
     s = _S(config)
     rules = []
     for key, (summary, build) in ALERTS.items():
@@ -153,17 +167,16 @@ def alerting_rules(config: RulesConfig) -> list[dict[str, Any]]:
         dashboard = _dashboard_url(config, SCOPES[key])
         if dashboard:
             annotations["dashboard_url"] = dashboard
-        rules.append({"alert": alert.name, "expr": expr, "for": str(alert.for_),
-                      "labels": {"severity": alert.severity}, "annotations": annotations})
+        rule: dict[str, Any] = {"alert": alert.name, "expr": expr, "for": str(alert.for_)}
+        if alert.keep_firing_for.seconds:
+            rule["keep_firing_for"] = str(alert.keep_firing_for)
+        rule["labels"] = {"severity": alert.severity, "concern": CONCERNS[key]}
+        rule["annotations"] = annotations
+        rules.append(rule)
     return rules
 
 
 def rule_groups(config: RulesConfig) -> list[dict[str, Any]]:
-    """The server-log groups of the rule file; none when ``server_log.enabled`` is false."""
-    if not config.server_log.get("enabled", True):
-        return []
-    groups = [{"name": RECORDING_GROUP, "rules": recording_rules(config)}]
-    alerts = alerting_rules(config)
-    if alerts:
-        groups.append({"name": ALERT_GROUP, "rules": alerts})
-    return groups
+    """The server-log groups alone, as they appear in the rule file (for tests and tools)."""
+    groups = [(RECORDING_GROUP, recording_rules(config)), (ALERT_GROUP, alerting_rules(config))]
+    return [{"name": name, "rules": rules} for name, rules in groups if rules]

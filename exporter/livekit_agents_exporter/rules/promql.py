@@ -14,6 +14,13 @@ from .config import RulesConfig
 RATE_WINDOW = "5m"
 RATE_WINDOW_SECONDS = 300
 
+# Refusal reasons, as the alerts read them: a worker refusing for lack of capacity, a request
+# handler that failed to answer, and routing (on_request rejected the job on purpose).
+CAPACITY_REASONS = ("full", "draining")
+HANDLER_FAILURE_REASONS = ("unanswered", "error")
+ROUTING_REASONS = ("on_request",)
+assert {*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS, *ROUTING_REASONS} == set(m.REJECT_REASONS)
+
 
 def record_name(level: str, metric: str, operations: str) -> str:
     """``level:metric:operations``; ``metric`` gets the catalogue's prefix."""
@@ -31,6 +38,8 @@ class Q:
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
         self.agent_labels = (*config.aggregation_labels, m.AGENT_LABEL)
+        self.worker_labels = (*config.aggregation_labels, *config.worker_labels,
+                              m.AGENT_LABEL)
 
     def _select(self, name: str) -> str:
         return f"{name}{{{self.config.selector}}}" if self.config.selector else name
@@ -40,12 +49,31 @@ class Q:
         with the configured matchers injected."""
         return self._select(m.series(short) + suffix)
 
+    def where(self, short: str, matcher: str, suffix: str = "") -> str:
+        """``raw`` with one more matcher, e.g. ``reason=~"full|draining"``."""
+        name = m.series(short) + suffix
+        matchers = ", ".join(filter(None, (self.config.selector, matcher)))
+        return f"{name}{{{matchers}}}"
+
     def up(self) -> str:
         return self._select("up")
 
     def by(self, *extra: str) -> str:
         """``by (cluster, agent_name, ...)``: the per-agent grouping plus ``extra``."""
         return f"by ({', '.join((*self.agent_labels, *extra))})"
+
+    def worker_by(self, *extra: str) -> str:
+        """``by (cluster, namespace, instance, agent_name, ...)``: one worker process."""
+        return f"by ({', '.join((*self.worker_labels, *extra))})"
+
+    def dedup(self, expr: str, *extra: str) -> str:
+        """One series per worker process: the same worker read by two scrape configs or
+        two Prometheus replicas (series that differ only in other labels) counts once."""
+        return f"max {self.worker_by(*extra)} ({expr})"
+
+    def reasons(self, reasons: tuple[str, ...]) -> str:
+        """A regex matching these refusal reasons, for ``reason=~"..."``."""
+        return "|".join(reasons)
 
     def target_load(self) -> str:
         return number(self.config.server_target_load)

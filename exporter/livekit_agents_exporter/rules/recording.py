@@ -9,7 +9,12 @@ A worker can take a job, as the LiveKit server and the SDK decide it, when it is
 registered, its last status was not WS_FULL, it is not draining, the load it reports
 (``worker_load_ratio``) is below the server's ``target_load`` and its effective load is
 below its own ``load_threshold``. Its usable capacity is ``min(load_threshold,
-target_load)``.
+target_load)``. An effective load the exporter could not read (NaN) is unknown, not
+full: such a worker is judged by its status and reported load, and left out of headroom.
+
+Every per-worker figure is first reduced to one series per worker process (``max by``
+the aggregation labels, ``worker_labels`` and ``agent_name``), so a worker scraped by two
+scrape configs or seen through two Prometheus replicas is counted once.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from .promql import RATE_WINDOW, Q, record_name
 WORKER_AVAILABLE = record_name("instance", "worker_available", "bool")
 WORKER_CAPACITY = record_name("instance", "worker_capacity", "ratio")
 WORKER_HEADROOM = record_name("instance", "worker_headroom", "ratio")
+WORKER_EFFECTIVE_UNKNOWN = record_name("instance", "worker_effective_load_unknown", "bool")
 # per agent name (and aggregation labels)
 WORKERS = record_name("agent_name", "workers", "count")
 WORKERS_REGISTERED = record_name("agent_name", "workers_registered", "sum")
@@ -59,7 +65,8 @@ def _rule(record: str, expr: str, **labels: str) -> dict[str, Any]:
 
 
 def _rate_sum(q: Q, short: str, *extra: str, suffix: str = "") -> str:
-    return f"sum {q.by(*extra)} (rate({q.raw(short, suffix)}[{RATE_WINDOW}]))"
+    rate = f"rate({q.raw(short, suffix)}[{RATE_WINDOW}])"
+    return f"sum {q.by(*extra)} ({q.dedup(rate, *extra)})"
 
 
 def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
@@ -69,42 +76,51 @@ def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
     load, effective, threshold = (q.raw("worker_load_ratio"), q.raw("worker_effective_load_ratio"),
                                   q.raw("worker_load_threshold_ratio"))
     rules = [
-        # NaN load (no sample yet, load_fnc returned NaN) compares false: not available.
-        _rule(WORKER_AVAILABLE, f"""
+        # A NaN load (no sample yet, load_fnc returned NaN) compares false: not available.
+        # A NaN effective load (the SDK reader failed) is unknown: the status decides.
+        _rule(WORKER_AVAILABLE, q.dedup(f"""
 ({registered} == bool 1)
   * ({full} == bool 0)
   * ({draining} == bool 0)
   * ({load} < bool {q.target_load()})
-  * ({effective} < bool {threshold})
-"""),
+  * clamp_max(({effective} < bool {threshold}) + ({effective} != bool {effective}), 1)
+""")),
+        _rule(WORKER_EFFECTIVE_UNKNOWN, q.dedup(f"{effective} != bool {effective}")),
         # min(load_threshold, target_load) of the workers that count: registered, not
-        # draining. `>= 0` drops a NaN threshold (failed read); +Inf (dev mode) clamps.
-        _rule(WORKER_CAPACITY, f"""
+        # draining, effective load known. `>= 0` drops a NaN threshold (failed read);
+        # +Inf (dev mode) clamps.
+        _rule(WORKER_CAPACITY, q.dedup(f"""
 clamp_max({threshold} >= 0, {q.target_load()})
   and ({registered} == 1)
+  and ({effective} == {effective})
   unless ({draining} == 1)
-"""),
-        # max(0, capacity - effective load); a NaN effective load counts as no headroom
+""")),
+        # max(0, capacity - effective load)
         _rule(WORKER_HEADROOM, f"""
-({WORKER_CAPACITY} - {effective}) >= 0
+({WORKER_CAPACITY} - {q.dedup(effective)}) >= 0
   or
 {WORKER_CAPACITY} * 0
 """),
-        _rule(WORKERS, f"count {q.by()} ({registered})"),
-        _rule(WORKERS_REGISTERED, f"sum {q.by()} ({registered})"),
+        _rule(WORKERS, f"count {q.by()} ({q.dedup(registered)})"),
+        _rule(WORKERS_REGISTERED, f"sum {q.by()} ({q.dedup(registered)})"),
         _rule(WORKERS_AVAILABLE, f"sum {q.by()} ({WORKER_AVAILABLE})"),
         # the status of a worker that is not registered is stale: count registered ones
-        _rule(WORKERS_FULL, f"sum {q.by()} ({full} * {registered})"),
-        _rule(WORKER_LOAD, f"avg {q.by()} ({load} > -Inf)"),
-        # 0 when workers exist but none counts (all draining or unregistered)
+        _rule(WORKERS_FULL, f"sum {q.by()} ({q.dedup(f'{full} * {registered}')})"),
+        _rule(WORKER_LOAD, f"avg {q.by()} ({q.dedup(f'{load} > -Inf')})"),
+        # 0 when workers exist but none counts (all draining or unregistered); absent when
+        # that is because the effective load of some cannot be read (unknown, not full)
         _rule(CAPACITY_HEADROOM, f"""
 sum {q.by()} ({WORKER_HEADROOM})
   /
 (sum {q.by()} ({WORKER_CAPACITY}) > 0)
   or
-{WORKERS} * 0
+(
+  {WORKERS} * 0
+    unless on ({", ".join(q.agent_labels)})
+  (sum {q.by()} ({WORKER_EFFECTIVE_UNKNOWN}) > 0)
+)
 """),
-        _rule(ACTIVE_JOBS, f"sum {q.by()} ({q.raw('worker_active_jobs')})"),
+        _rule(ACTIVE_JOBS, f"sum {q.by()} ({q.dedup(q.raw('worker_active_jobs'))})"),
         _rule(JOB_REQUESTS_RATE, _rate_sum(q, "job_requests")),
         _rule(JOB_REQUESTS_REJECTED_RATE, _rate_sum(q, "job_requests_rejected", "reason")),
         _rule(JOB_REQUESTS_REJECTED_RATIO, f"""
