@@ -39,7 +39,8 @@ def _burn(name: str, value: str, window: str) -> dict[str, Any]:
     severity = "critical" if name.endswith("FastBurn") else "warning"
     tail = ("at this rate the 30-day budget is gone within days." if severity == "critical"
             else "the 30-day budget will not last the month.")
-    return {"exp_labels": {"severity": severity, "cluster": "eu", "agent_name": "support"},
+    return {"exp_labels": {"severity": severity, "concern": "capacity", "cluster": "eu",
+                           "agent_name": "support"},
             "exp_annotations": {
                 "summary": ("The dispatch-success error budget is burning fast." if
                             severity == "critical" else
@@ -53,10 +54,11 @@ def test_lost_dispatch_pages_at_the_first_loss_with_its_cause(promtool: str, tmp
     """The cause's series appears with its first loss (mtail has no series before): the page
     fires at that evaluation, stays while the loss is in the window, resolves after it, and
     fires again at the next loss."""
-    description = ('livekit-server logged 1 dispatches to agent "support" in cluster eu that got '
+    description = ('livekit-server logged 1 dispatch to agent "support" in cluster eu that got '
                    "no agent in the last 5m, cause no_capacity: every node's workers were full "
                    "or loaded at the server's target_load. Those calls were dropped.")
-    firing = [{"exp_labels": {"severity": "critical", "cluster": "eu", "agent_name": "support",
+    firing = [{"exp_labels": {"severity": "critical", "concern": "capacity", "cluster": "eu",
+                              "agent_name": "support",
                               "cause": "no_capacity"},
                "exp_annotations": {
                    "summary": "Dispatches to an agent got no agent, as livekit-server logged "
@@ -148,7 +150,8 @@ def test_stalled_log_pipeline_tickets(promtool: str, tmp_path: Path) -> None:
                    "counted, so the server-log alerts cannot fire.")
 
     def found(instance: str) -> dict[str, Any]:
-        return {"exp_labels": {"severity": "warning", "job": "livekit-server-log",
+        return {"exp_labels": {"severity": "warning", "concern": "monitoring",
+                               "job": "livekit-server-log",
                                "instance": instance},
                 "exp_annotations": {
                     "summary": "livekit-server's log is not being read into metrics.",

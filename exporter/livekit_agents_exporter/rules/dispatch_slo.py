@@ -89,7 +89,8 @@ def _lost(s: _S, a: AlertConfig, config: RulesConfig) -> tuple[str, str]:
                      for i, (cause, text) in enumerate(CAUSE_TEXT.items()))
     where = "".join(f"{{{{ with $labels.{label} }}}} in {label} {{{{ . }}}}{{{{ end }}}}"
                     for label in config.aggregation_labels)
-    return expr, (f'livekit-server logged {{{{ $value | humanize }}}} dispatches to agent '
+    return expr, ('livekit-server logged {{ printf "%.0f" $value }} '
+                  'dispatch{{ if ne $value 1.0 }}es{{ end }} to agent '
                   f'"{{{{ $labels.agent_name }}}}"{where} that got no agent in the last {window}, '
                   f"cause {{{{ $labels.cause }}}}: {causes}{{{{ end }}}}. Those calls were "
                   "dropped.")
