@@ -54,7 +54,9 @@ def test_history_covers_the_longest_range_over_worker_series() -> None:
     rules = render_rules(load_config())
     exprs = " ".join(r["expr"] for g in rules["groups"] for r in g["rules"])
     assert "livekit_agents_worker_full_transitions_total" in exprs and "[15m]" in exprs
-    assert longest_raw_range(rules) == 900.0
+    # WorkerStuckFull reads the full-seconds counter over the last hour
+    assert "livekit_agents_worker_full_seconds_total" in exprs and "[1h]" in exprs
+    assert longest_raw_range(rules) == 3600.0
     # ranges over recorded series (a colon in the name) are not the workers' history
     mixed = {"groups": [{"rules": [
         {"expr": "max_over_time(agent_name:livekit_agents_workers:count[6h])"},
