@@ -110,7 +110,11 @@ class ScenarioConfig:
     recovery_rate: float = 2.5
     recovery_job_mean: float = 1.5
     withheld_jobs: int = 3
-    bursts: int = 6
+    # 0: the bursts phase is off. Whether a burst loses dispatches depends on how fast the
+    # fleet answers the burst's offers against the 1.5 s jobs (on a loaded machine the jobs
+    # end before the burst is placed and nothing is lost, while the refusals still page), so
+    # its outcome was not deterministic; measure it with ``bursts=6`` (tests/e2e/report.py).
+    bursts: int = 0
     burst_excess: int = 6  # dispatches per burst beyond the fleet's slots: lost
     burst_every: float = 6.0
     burst_job: float = 1.5  # shorter than the gap: the fleet is empty between bursts

@@ -216,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=ScenarioConfig.seed)
     p.add_argument("--json", type=Path, help="also write the whole timeline here")
+    p.add_argument("--bursts", type=int, default=6,
+                   help="bursts in the bursts phase (the test suite runs none: their losses "
+                        "depend on the machine's speed)")
     args = p.parse_args(argv)
     prometheus, alertmanager = find_binary("prometheus"), find_binary("prometheus-alertmanager")
     if not prometheus or not alertmanager:
@@ -223,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
               "(apt-get install prometheus prometheus-alertmanager)", file=sys.stderr)
         return 2
     cfg = replace(ScenarioConfig(), prometheus=prometheus, alertmanager=alertmanager,
-                  seed=args.seed)
+                  seed=args.seed, bursts=args.bursts)
     with tempfile.TemporaryDirectory(prefix="lkx-pager-path-") as tmp:
         tl = asyncio.run(run_scenario(cfg, Path(tmp)))
     if args.json:

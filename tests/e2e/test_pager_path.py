@@ -137,22 +137,6 @@ def test_the_page_carries_the_documented_labels_and_annotations(tl):
         assert refused > 0, notes["description"]
 
 
-def test_bursty_losses_page_within_the_floor_while_the_fleet_looks_available(tl):
-    """Bursts lose dispatches while Prometheus sees a free worker at most evaluations: the
-    page still comes within its floor of the first loss."""
-    f = figures(tl)
-    assert f.burst_available_share is not None and f.burst_available_share > 0.5, describe(tl)
-    if f.burst_lost == 0:
-        # 1.2 never refuses by itself: it accepts every offer of a burst and runs more jobs
-        # than its threshold allows, so nothing is lost (a page then says that the next
-        # caller would be: every worker reports full)
-        assert not tl.refuses_when_full, describe(tl)
-        assert tl.peak_jobs.get("bursts", 0) > tl.config.slots, describe(tl)
-        return
-    assert f.burst_page_after_loss is not None, describe(tl)
-    assert 0 < f.burst_page_after_loss <= f.floor + tl.config.group_wait + SLACK, describe(tl)
-
-
 def test_offers_refused_by_full_workers_raise_the_rejection_alert_under_the_page(tl):
     refused = sum(1 for _, available in tl.in_flight if not available)
     rejected = tl.exporter_totals.get("livekit_agents_job_requests_rejected_total")
