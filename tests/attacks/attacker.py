@@ -37,6 +37,18 @@ async def _open(port: int, tls: bool = False, source: str | None = None) -> Any:
         local_addr=(source, 0) if source else None), 5)
 
 
+async def _open_counted(port: int, tls: bool, stats: dict[str, int]) -> Any:
+    """A connection counted as opened, or None after counting the error and backing off."""
+    try:
+        conn = await _open(port, tls)
+    except (OSError, asyncio.TimeoutError, ssl.SSLError):
+        stats["errors"] += 1
+        await asyncio.sleep(0.2)
+        return None
+    stats["opened"] += 1
+    return conn
+
+
 async def _close(writer: Any) -> None:
     writer.close()
     try:
@@ -84,13 +96,10 @@ async def keepalive(port: int, stop: float, stats: dict[str, int], a: Any) -> No
     """Keep-alive clients that each send a request every 8 s on the same connection."""
     head = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     while time.monotonic() < stop:
-        try:
-            reader, writer = await _open(port, a.tls)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
-            stats["errors"] += 1
-            await asyncio.sleep(0.2)
+        conn = await _open_counted(port, a.tls, stats)
+        if conn is None:
             continue
-        stats["opened"] += 1
+        reader, writer = conn
         try:
             while time.monotonic() < stop:
                 writer.write(head)
@@ -105,13 +114,10 @@ async def keepalive(port: int, stop: float, stats: dict[str, int], a: Any) -> No
 async def slowloris(port: int, stop: float, stats: dict[str, int], a: Any) -> None:
     """A request whose headers arrive one byte a second, never finished."""
     while time.monotonic() < stop:
-        try:
-            reader, writer = await _open(port, a.tls)
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
-            stats["errors"] += 1
-            await asyncio.sleep(0.2)
+        conn = await _open_counted(port, a.tls, stats)
+        if conn is None:
             continue
-        stats["opened"] += 1
+        reader, writer = conn
         try:
             writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
             while time.monotonic() < stop:
