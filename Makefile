@@ -11,12 +11,12 @@ VENV_OLD := .venv/sdk-$(SDK_OLD)
 VENV_NOSDK := .venv-extra/nosdk
 PYTEST_ARGS ?=
 
-.PHONY: demo test test-new test-old test-matrix matrix-venvs generate bench clean
+.PHONY: demo lint test test-new test-old test-matrix matrix-venvs generate bench clean
 
 $(VENV_NEW)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_NEW)
 	$(VENV_NEW)/bin/pip install -q --upgrade pip
-	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard]" "livekit-agents==$(SDK_NEW)"
+	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard,lint]" "livekit-agents==$(SDK_NEW)"
 	touch $@
 
 # 1.2.x imports httpx, which newer dependency sets no longer pull in
@@ -31,6 +31,11 @@ $(VENV_NOSDK)/.installed: pyproject.toml
 	$(VENV_NOSDK)/bin/pip install -q --upgrade pip
 	$(VENV_NOSDK)/bin/pip install -q -e .
 	touch $@
+
+# ruff over the whole tree, mypy --strict over the package (settings in pyproject.toml)
+lint: $(VENV_NEW)/.installed
+	$(VENV_NEW)/bin/ruff check .
+	$(VENV_NEW)/bin/mypy
 
 demo: $(VENV_NEW)/.installed
 	$(VENV_NEW)/bin/livekit-agents-exporter demo $(DEMO_ARGS)

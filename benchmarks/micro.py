@@ -31,6 +31,7 @@ from livekit.agents import worker as sdk_worker
 from livekit.protocol import agent as proto
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 
+from harness import median
 from livekit_agents_exporter import recorder as recorder_mod
 from livekit_agents_exporter.hooks import Hooks
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
@@ -40,8 +41,6 @@ from livekit_agents_exporter.safety import ErrorSink
 from livekit_agents_exporter.sdk import WorkerView
 from livekit_agents_exporter.synthetic import SlotLoad
 from livekit_agents_exporter.wire_tap import WireTap
-
-from harness import median
 
 LIVE = ("worker_load_threshold_ratio", "worker_effective_load_ratio", "worker_draining",
         "worker_active_jobs", "job_processes", "job_processes_resident_memory_bytes",

@@ -19,10 +19,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-
 from livekit.agents import JobExecutorType
 from livekit.agents import worker as sdk_worker
+from prometheus_client.parser import text_string_to_metric_families
+
 from livekit_agents_exporter import Exporter, instrument
 from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
 from livekit_agents_exporter.synthetic import SlotLoad, synthetic_entrypoint

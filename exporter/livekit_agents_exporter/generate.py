@@ -35,9 +35,8 @@ def update_readme(readme: Path = ROOT / "README.md") -> None:
 
 
 def main() -> None:
-    from .rules import write_artifacts
-
     from .dashboard import COMMITTED_PATH, render_json
+    from .rules import write_artifacts
     from .server_log import write_copies
 
     update_readme()

@@ -32,12 +32,12 @@ import secrets
 import ssl
 import threading
 import time
-from binascii import Error as BinasciiError
 from base64 import b64decode
+from binascii import Error as BinasciiError
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
+from typing import Any
 
 from .config_errors import ConfigMap, one_of, read_regular_file, read_yaml
 

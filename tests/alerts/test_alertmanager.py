@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import yaml
 from alert_files import ALERTS_DIR
-from binaries import require_binary
 
+from binaries import require_binary
 from livekit_agents_exporter.prometheus_runner import Alertmanager
 from livekit_agents_exporter.rules import load_config, render_rules
 from livekit_agents_exporter.rules.alertmanager import NOWHERE, PAGER, TICKET, alertmanager_config

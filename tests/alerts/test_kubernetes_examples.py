@@ -17,18 +17,18 @@ from typing import Any
 import pytest
 import yaml
 from alert_files import ROOT
-from binaries import require_binary
 from operator_scrape import (
     endpoint_discovery_labels,
     pod_discovery_labels,
     pod_monitor_scrape_config,
     service_monitor_scrape_config,
 )
-from worker_harness import eventually, run_worker, sim  # noqa: F401 - sim is a fixture
 
+from binaries import require_binary
 from livekit_agents_exporter.prometheus_runner import Prometheus
 from livekit_agents_exporter.rules import load_config, render_text
 from livekit_agents_exporter.rules import recording as rec
+from worker_harness import eventually, run_worker, sim  # noqa: F401 - sim is a fixture
 
 EXAMPLES = ROOT / "examples" / "kubernetes"
 NAMESPACE, POD = "voice", "livekit-agents-7c9d5b6f4-x2k8q"

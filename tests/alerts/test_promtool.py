@@ -18,13 +18,13 @@ from alert_scenarios import (
     Scenario,
     alert_test,
     bursty_fleet,
+    effective_load_unreadable,
     failures_below_either_threshold,
     recording_test,
-    scenarios,
-    effective_load_unreadable,
     rolling_restart,
     routing_refusals,
     scale_to_zero,
+    scenarios,
     scrape_gap,
     silent_test,
     step_then_flat,
@@ -32,8 +32,8 @@ from alert_scenarios import (
 )
 
 from livekit_agents_exporter.rules import RulesConfig, load_config, render_rules
-from livekit_agents_exporter.rules.config import alert_name
 from livekit_agents_exporter.rules.alerting import DEFINITIONS
+from livekit_agents_exporter.rules.config import alert_name
 from livekit_agents_exporter.rules.dispatch_slo_config import SERVER_LOG_ALERTS
 from livekit_agents_exporter.rules.render import OPERATOR_FILE, RULES_FILE, render_prometheus_rule
 

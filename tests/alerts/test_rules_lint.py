@@ -12,8 +12,8 @@ from alert_scenarios import TEST_CONFIGS
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import load_config, render_rules
 from livekit_agents_exporter.rules.alerting import CONCERNS, DEFINITIONS
-from livekit_agents_exporter.rules.dispatch_slo import SCOPES as SERVER_LOG_SCOPES
 from livekit_agents_exporter.rules.config import ALERT_PREFIX, SEVERITIES, Duration, alert_name
+from livekit_agents_exporter.rules.dispatch_slo import SCOPES as SERVER_LOG_SCOPES
 
 RULES_SOURCE = ROOT / "exporter" / "livekit_agents_exporter" / "rules"
 HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")

@@ -10,6 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
 
 from pki import Pki  # noqa: E402
+
 from worker_harness import sim  # noqa: E402,F401 - the fixture
 
 

@@ -27,9 +27,9 @@ from typing import Any
 
 import psutil
 import pytest
+from security_support import PASSWORD, bcrypt_hash
 
 import worker_harness as harness
-from security_support import PASSWORD, bcrypt_hash
 
 ATTACKER = Path(__file__).with_name("attacker.py")
 SECONDS = 8.0

@@ -17,8 +17,8 @@ import dash_lint
 import dash_live
 import pytest
 import yaml
-from binaries import require_binary
 
+from binaries import require_binary
 from livekit_agents_exporter.dashboard import COMMITTED_PATH
 from livekit_agents_exporter.prometheus_runner import Prometheus
 

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-
 from livekit_agents_exporter.prometheus_runner import Prometheus, ScrapeTarget
 from livekit_agents_exporter.rules import load_config, render_rules
 

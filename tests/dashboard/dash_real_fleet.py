@@ -16,14 +16,15 @@ import contextlib
 import itertools
 import tempfile
 import threading
-from pathlib import Path
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-import worker_harness as harness
 from livekit.agents import JobExecutorType
 from livekit.agents import worker as sdk_worker
+
+import worker_harness as harness
 
 ASSIGNMENT_TIMEOUT_S = 2.0
 
@@ -81,7 +82,6 @@ class RealFleet:
     async def _start(self) -> None:
         # the server's dispatch log, read by the documented filter -> mtail pipeline
         from binaries import require_binary
-
         from livekit_agents_exporter.server_log.pipeline import ServerLogPipeline
 
         workdir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="lkx-dash-")))

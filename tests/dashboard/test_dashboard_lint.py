@@ -18,8 +18,12 @@ import dash_lint as L
 import pytest
 
 from livekit_agents_exporter import metrics as m
-from livekit_agents_exporter.dashboard import DashboardOptions, parse_matchers, to_dict
-from livekit_agents_exporter.dashboard import build_dashboard
+from livekit_agents_exporter.dashboard import (
+    DashboardOptions,
+    build_dashboard,
+    parse_matchers,
+    to_dict,
+)
 
 CUSTOM = DashboardOptions(title="Voice agents (prod)", uid="lk-voice-prod", datasource="Prom prod",
                           selector=parse_matchers('env="prod", team=~"voice|video"'),

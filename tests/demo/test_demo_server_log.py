@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from binaries import require_binary
 
+from binaries import require_binary
 from livekit_agents_exporter.prometheus_runner import free_port_block
 
 

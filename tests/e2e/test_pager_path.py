@@ -12,8 +12,6 @@ import asyncio
 import re
 
 import pytest
-from binaries import require_binary
-
 from pager_scenario import (
     CAPACITY_LOW,
     EARLY_WARNINGS,
@@ -30,6 +28,8 @@ from pager_scenario import (
     run_scenario,
     scenario_rules,
 )
+
+from binaries import require_binary
 from livekit_agents_exporter.rules import render_rules
 from livekit_agents_exporter.rules.alertmanager import PAGER, TICKET
 

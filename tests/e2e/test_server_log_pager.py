@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from binaries import require_binary
+from server_log_scenario import ServerLogConfig, ServerLogTimeline, describe, run
 
-from server_log_scenario import LOST_ALERT, ServerLogConfig, ServerLogTimeline, describe, run
+from binaries import require_binary
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 

@@ -53,8 +53,8 @@ async def test_series_exist_from_instrument_and_hooks_turn_on_at_run(sim, style)
 async def test_agent_name_given_after_instrument_moves_the_series(sim):
     from livekit.agents import worker as sdk_worker
 
-    from worker_harness import API_KEY, API_SECRET
     from livekit_agents_exporter.synthetic import synthetic_entrypoint
+    from worker_harness import API_KEY, API_SECRET
 
     server = sdk_worker.AgentServer(ws_url=sim.url, api_key=API_KEY, api_secret=API_SECRET,
                                     port=0, load_threshold=0.7, num_idle_processes=1,
@@ -197,9 +197,8 @@ async def test_a_moved_sdk_name_switches_off_its_hook_alone(sim, monkeypatch, ca
 
 
 def test_outside_the_tested_range_warns_once(monkeypatch, caplog):
-    from prometheus_client import CollectorRegistry
-
     from livekit.agents import worker as sdk_worker
+    from prometheus_client import CollectorRegistry
 
     caplog.set_level(logging.WARNING, logger="livekit_agents_exporter")
     monkeypatch.setattr(sdk, "SDK_VERSION", "1.9.0")
@@ -220,9 +219,8 @@ def test_outside_the_tested_range_warns_once(monkeypatch, caplog):
 
 
 def test_inside_the_tested_range_says_nothing(monkeypatch, caplog):
-    from prometheus_client import CollectorRegistry
-
     from livekit.agents import worker as sdk_worker
+    from prometheus_client import CollectorRegistry
 
     monkeypatch.setattr(sdk, "_range_checked", False)
     assert sdk.version_in_range(sdk.SDK_VERSION), sdk.SDK_VERSION

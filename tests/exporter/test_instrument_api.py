@@ -13,12 +13,12 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from livekit.agents import worker as sdk_worker
 from prometheus_client import CollectorRegistry, generate_latest
 
-from worker_harness import API_KEY, API_SECRET, NEW_SDK, eventually, run_worker, scrape
-from livekit.agents import worker as sdk_worker
 from livekit_agents_exporter import ExporterStartError, InstrumentationError, instrument
 from livekit_agents_exporter.synthetic import synthetic_entrypoint
+from worker_harness import API_KEY, API_SECRET, NEW_SDK, eventually, run_worker, scrape
 
 
 def _options(**kw):

@@ -15,9 +15,9 @@ import socket
 import threading
 
 import pytest
+from livekit.agents import worker as sdk_worker
 from prometheus_client import CollectorRegistry
 
-from livekit.agents import worker as sdk_worker
 from livekit_agents_exporter import instrument
 from livekit_agents_exporter.synthetic import synthetic_entrypoint
 

@@ -7,13 +7,13 @@ import inspect
 import math
 
 import pytest
+from prometheus_client import CollectorRegistry
 
-from worker_harness import Knobs, eventually, isnan, run_worker
 from livekit_agents_exporter import InstrumentationError, instrument
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.recorder import Recorder
 from livekit_agents_exporter.safety import ErrorSink
-from prometheus_client import CollectorRegistry
+from worker_harness import Knobs, eventually, isnan, run_worker
 
 ERRORS = "livekit_agents_load_fnc_errors_total"
 
@@ -82,6 +82,7 @@ def test_async_load_fnc_is_refused_at_instrumentation(sim_free_options):
 @pytest.fixture
 def sim_free_options():
     from livekit.agents import worker as sdk_worker
+
     from livekit_agents_exporter.synthetic import synthetic_entrypoint
 
     return sdk_worker.WorkerOptions(entrypoint_fnc=synthetic_entrypoint, ws_url="ws://127.0.0.1:1",

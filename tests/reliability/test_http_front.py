@@ -21,11 +21,11 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Counter
-import psutil
 
 from livekit_agents_exporter.http_server import MetricsServer, ServerLimits
 from livekit_agents_exporter.recorder import Recorder
@@ -114,7 +114,7 @@ def send_raw(port: int, data: bytes, timeout: float = 2.0) -> bytes:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
             return b"".join(chunks)
-        except (socket.timeout, ConnectionError):
+        except (TimeoutError, ConnectionError):
             return b""
 
 

@@ -25,8 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from livekit.agents import JobExecutorType
 
-from livekit_agents_exporter import sdk
 import worker_harness as harness
+from livekit_agents_exporter import sdk
 from worker_harness import LagProbe
 
 LOAD_SCRIPT = Path(__file__).with_name("http_load.py")

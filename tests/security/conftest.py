@@ -6,12 +6,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from pki import Pki
 from prometheus_client import CollectorRegistry
+from security_support import registry_with_probe
 
 from livekit_agents_exporter.http_server import MetricsServer
 from livekit_agents_exporter.web_config import load_web_config
-from pki import Pki
-from security_support import registry_with_probe
 from worker_harness import sim  # noqa: F401 - the fixture
 
 

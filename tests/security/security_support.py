@@ -8,14 +8,13 @@ from __future__ import annotations
 import functools
 import ssl
 
-from prometheus_client import CollectorRegistry, Counter
-
 from pki import Pki
+from prometheus_client import CollectorRegistry, Counter
 
 PASSWORD = "correct horse battery staple"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def bcrypt_hash(password: str, cost: int = 4) -> str:
     import bcrypt
 

@@ -6,10 +6,10 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from security_support import PASSWORD, bcrypt_hash
 
 from livekit_agents_exporter import web_config as web_config_mod
 from livekit_agents_exporter.web_config import AuthGate, BasicAuth
-from security_support import PASSWORD, bcrypt_hash
 
 
 @pytest.fixture

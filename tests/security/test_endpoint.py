@@ -10,8 +10,8 @@ import threading
 import time
 
 import pytest
-
 from security_support import PASSWORD, bcrypt_hash, client_context
+
 from livekit_agents_exporter.endpoint_process import KNOWN_PATHS
 
 
@@ -189,7 +189,7 @@ def raw_exchange(server, data: bytes, timeout=5.0) -> bytes:
         try:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except (socket.timeout, ConnectionResetError):
+        except (TimeoutError, ConnectionResetError):
             pass
     return b"".join(chunks)
 
@@ -271,8 +271,9 @@ def test_instrument_serves_tls_and_auth_from_the_web_config(pki, tmp_path):
 
 
 def test_instrument_refuses_a_bad_web_config_before_serving(tmp_path):
-    from livekit_agents_exporter import ConfigError, InstrumentationError, instrument
     from prometheus_client import CollectorRegistry
+
+    from livekit_agents_exporter import ConfigError, InstrumentationError, instrument
 
     path = tmp_path / "web.yml"
     path.write_text("tls_server_config:\n  cert_file: missing.crt\n  key_file: missing.key\n")

@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 from cryptography import x509
+from security_support import PASSWORD, bcrypt_hash, client_context, registry_with_probe
 
 from livekit_agents_exporter.http_server import MetricsServer
 from livekit_agents_exporter.web_config import load_web_config
-from security_support import PASSWORD, bcrypt_hash, client_context, registry_with_probe
 
 
 def _served_serial(port: int, ctx: ssl.SSLContext) -> int:

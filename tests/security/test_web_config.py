@@ -12,8 +12,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from security_support import PASSWORD, bcrypt_hash
+
 from livekit_agents_exporter.config_errors import ConfigError
 from livekit_agents_exporter.web_config import load_web_config, parse_duration
 

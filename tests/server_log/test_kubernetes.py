@@ -8,8 +8,8 @@ import subprocess
 from pathlib import Path
 
 import yaml
-from binaries import require_binary
 
+from binaries import require_binary
 from livekit_agents_exporter.rules import load_config
 from livekit_agents_exporter.server_log import PROGRAM_NAME, program_text
 

@@ -15,11 +15,11 @@ import re
 from pathlib import Path
 
 import pytest
+from mtail_support import c, one_shot, scrape, wait_for
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.prometheus_runner import Mtail, Prometheus, ScrapeTarget
 from livekit_agents_exporter.server_log import PROGRAM_PATH, declared_counters, program_text
-from mtail_support import c, one_shot, scrape, wait_for
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from livekit.protocol import agent as proto
 from livekit.protocol import models
+from mtail_support import c, one_shot
 
 from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
 from livekit_agents_exporter.simulator.server_log import ServerLog
-from mtail_support import c, one_shot
 from worker_harness import API_KEY, API_SECRET, Knobs, run_worker
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -11,6 +11,7 @@ import re
 
 from scripts import EXAMPLES, run_script
 from test_examples import dispatch_and_compare
+
 from worker_harness import eventually
 
 

@@ -10,8 +10,8 @@ what the simulator saw on the wire.
 from __future__ import annotations
 
 import pytest
-
 from scripts import EXAMPLES, Script, run_script
+
 from worker_harness import NEW_SDK, eventually
 
 JOBS = 4

@@ -11,8 +11,8 @@ pool waits for the first idle process without a limit.
 from __future__ import annotations
 
 import pytest
-
 from scripts import run_script
+
 from worker_harness import NEW_SDK, eventually
 
 AGENT = "broken"

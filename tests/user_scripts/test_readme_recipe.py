@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from scripts import EXAMPLES, free_port, run_script, stop
+
 from worker_harness import NEW_SDK, eventually
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 import yaml
 
-from . import alertmanager
+from . import alertmanager, dispatch_slo
 from .alerting import GROUP_NAME as ALERT_GROUP
 from .alerting import alerting_rules
 from .config import RulesConfig, example_config, load_config
-from . import dispatch_slo
 from .recording import GROUP_NAME as RECORDING_GROUP
 from .recording import recording_rules
 
