@@ -81,7 +81,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
             await stop_worker(sim, worker)
     raw = array("d")
     raw.frombytes(lag_file.read_bytes())
-    samples = list(zip(raw[0::2], raw[1::2]))
+    samples = list(zip(raw[0::2], raw[1::2], strict=True))
     by_phase: dict[tuple[int, str], list[float]] = {}
     for r, cond, start, end in phases:
         by_phase[(r, cond)] = [lag * 1e3 for at, lag in samples if start + SKIP_S <= at < end]

@@ -316,14 +316,15 @@ def bench_hooks(calls: int, repeats: int) -> dict[str, Any]:
     for _ in range(repeats):
         msgs_b = [_messages(j) for j in ids.take(calls)]
         msgs_h = [_messages(j) for j in ids.take(calls)]
-        acc_bare.append(_per_call_ns(lambda: accepted_job(bare, slot, _accept, msgs_b), calls))
+        acc_bare.append(_per_call_ns(lambda m=msgs_b: accepted_job(bare, slot, _accept, m), calls))
         acc_hooked.append(_per_call_ns(
-            lambda: accepted_job(tapped, observed_load, observed_request, msgs_h), calls))
+            lambda m=msgs_h: accepted_job(tapped, observed_load, observed_request, m), calls))
         acc_applied.append(_per_call_ns(rec.drain, calls))
         msgs_b = [_messages(j) for j in ids.take(calls)]
         msgs_h = [_messages(j) for j in ids.take(calls)]
-        ref_bare.append(_per_call_ns(lambda: refused_offer(bare, slot, msgs_b), calls))
-        ref_hooked.append(_per_call_ns(lambda: refused_offer(tapped, observed_load, msgs_h), calls))
+        ref_bare.append(_per_call_ns(lambda m=msgs_b: refused_offer(bare, slot, m), calls))
+        ref_hooked.append(_per_call_ns(
+            lambda m=msgs_h: refused_offer(tapped, observed_load, m), calls))
         ref_applied.append(_per_call_ns(rec.drain, calls))
     return {"accepted job": {**_pair(acc_bare, acc_hooked), "applied_ns": median(acc_applied)},
             "offer refused as full": {**_pair(ref_bare, ref_hooked),
@@ -355,8 +356,8 @@ def bench_memory() -> dict[str, Any]:
 
 
 def _pair(bare: list[float], hooked: list[float]) -> dict[str, float]:
-    ratios = [h / b for b, h in zip(bare, hooked)]
-    extra = [h - b for b, h in zip(bare, hooked)]
+    ratios = [h / b for b, h in zip(bare, hooked, strict=True)]
+    extra = [h - b for b, h in zip(bare, hooked, strict=True)]
     return {"bare_ns": median(bare), "hooked_ns": median(hooked), "extra_ns": median(extra),
             "ratio": median(ratios)}
 

@@ -13,7 +13,8 @@ def require_binary(name: str, package: str) -> str:
     path = shutil.which(name)
     if path:
         return path
-    message = f"{name} not found: install the Debian package '{package}' (apt-get install {package})"
+    message = (f"{name} not found: install the Debian package '{package}' "
+               f"(apt-get install {package})")
     if os.environ.get("LKX_REQUIRE_BINARIES"):
         pytest.fail(message)
     pytest.skip(message)

@@ -36,7 +36,10 @@ async def synthetic_entrypoint(ctx: Any) -> None:
 
 
 class SlotLoad:
-    """``load_fnc``: running jobs over ``capacity``, so the worker is full at ``threshold * capacity``."""
+    """``load_fnc``: running jobs over ``capacity``.
+
+    So the worker is full at ``threshold * capacity``.
+    """
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:

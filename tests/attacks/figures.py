@@ -1,6 +1,7 @@
 """The before/after table of docs/SECURITY_AND_RELIABILITY.md from two ``ATTACK_REPORT`` files.
 
-    python tests/attacks/figures.py docs/figures/attacks-before.jsonl docs/figures/attacks-after.jsonl
+    python tests/attacks/figures.py \
+        docs/figures/attacks-before.jsonl docs/figures/attacks-after.jsonl
 """
 
 from __future__ import annotations

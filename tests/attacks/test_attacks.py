@@ -87,7 +87,8 @@ def web_config(tmp_path: Path, pki: Any, attack: Attack) -> Path | None:
         return None
     text = ""
     if attack.tls:
-        text += f"tls_server_config:\n  cert_file: {pki.server.cert}\n  key_file: {pki.server.key}\n"
+        text += (f"tls_server_config:\n  cert_file: {pki.server.cert}\n"
+                 f"  key_file: {pki.server.key}\n")
     if attack.auth:
         text += f"basic_auth_users:\n  prometheus: '{bcrypt_hash(PASSWORD, 10)}'\n"
     path = tmp_path / "web.yml"

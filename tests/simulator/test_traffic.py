@@ -62,7 +62,7 @@ def test_arrivals_follow_the_profile_shape():
 
 def test_constant_rate_inter_arrivals_are_exponential():
     times = list(arrivals(RateProfile.parse("0:2,2000:2"), random.Random(5)))
-    gaps = [b - a for a, b in zip(times, times[1:])]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     assert statistics.fmean(gaps) == pytest.approx(0.5, rel=0.05)
     # exponential: sd equals the mean
     assert statistics.pstdev(gaps) == pytest.approx(0.5, rel=0.08)

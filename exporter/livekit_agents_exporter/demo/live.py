@@ -76,7 +76,7 @@ class LiveView:
     async def snapshot(self, session: aiohttp.ClientSession) -> Snapshot:
         scrapes = await asyncio.gather(*(self._scrape(session, w.metrics_url)
                                          for w in self.fleet.workers))
-        rows = [worker_row(w.name, s) for w, s in zip(self.fleet.workers, scrapes)]
+        rows = [worker_row(w.name, s) for w, s in zip(self.fleet.workers, scrapes, strict=True)]
         outcomes = self.sim.truth.outcomes_for_agent("demo")
         elapsed = time.monotonic() - self.started
         snap = Snapshot(
@@ -106,7 +106,7 @@ class LiveView:
             alerts = self.prometheus.alerts()
         except Exception:  # Prometheus restarting or gone: the view carries on
             return []
-        current = {}
+        current: dict[str, Any] = {}
         self.critical = set()
         for alert in alerts:
             name = alert["labels"].get("alertname", "?")

@@ -27,7 +27,7 @@ def program_text() -> str:
 def declared_counters(text: str | None = None) -> dict[str, tuple[str, ...]]:
     """Counter name -> its labels, as the mtail program declares them."""
     found = _DECLARATION.findall(program_text() if text is None else text)
-    return {name: tuple(l.strip() for l in labels.split(",")) if labels else ()
+    return {name: tuple(label.strip() for label in labels.split(",")) if labels else ()
             for name, labels in found}
 
 
