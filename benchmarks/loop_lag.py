@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from harness import JobMix, drive, median, quantile, simulator, start_worker, stop_worker
-from overhead import bootstrap_ci
+from stats import bootstrap_ci
 
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
                      "application/openmetrics-text;version=0.0.1;q=0.75,"
@@ -81,7 +81,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
             await stop_worker(sim, worker)
     raw = array("d")
     raw.frombytes(lag_file.read_bytes())
-    samples = list(zip(raw[0::2], raw[1::2]))
+    samples = list(zip(raw[0::2], raw[1::2], strict=False))
     by_phase: dict[tuple[int, str], list[float]] = {}
     for r, cond, start, end in phases:
         by_phase[(r, cond)] = [lag * 1e3 for at, lag in samples if start + SKIP_S <= at < end]

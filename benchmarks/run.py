@@ -42,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="fleet sizes for the rule benchmark (default 100,1000,10000; "
                         "quick: 100,1000)")
     p.add_argument("--report-only", action="store_true",
-                   help="rewrite latest.md and rule_eval.png from latest.json, measure nothing")
+                   help="rewrite latest.md, rule_eval.png and the README's performance table "
+                        "from latest.json, measure nothing")
     return p.parse_args(argv)
 
 
@@ -52,9 +53,9 @@ def main(argv: list[str] | None = None) -> int:
         import report
 
         results = json.loads((args.out / "latest.json").read_text())
-        (args.out / "latest.md").write_text(report.markdown(results))
-        if "rules" in results:
-            report.plot_rules(results["rules"], args.out / "rule_eval.png")
+        report.write_reports(results, args.out)
+        for line in report.sizing_summary(results):
+            print(line)
         return 0
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SUITES))
@@ -135,11 +136,11 @@ def main(argv: list[str] | None = None) -> int:
 
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "latest.md").write_text(report.markdown(results))
-    if "rules" in results and can_plot:
-        report.plot_rules(results["rules"], out / "rule_eval.png")
+    written = report.write_reports(results, out, plot=can_plot)
     shutil.rmtree(tmp, ignore_errors=True)
-    log(f"wrote {out / 'latest.md'} in {results['total_s']:.0f}s")
+    for line in report.sizing_summary(results):
+        log(line)
+    log(f"wrote {', '.join(str(p) for p in written)} in {results['total_s']:.0f}s")
     return 0
 
 

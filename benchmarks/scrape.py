@@ -26,7 +26,7 @@ import aiohttp
 
 from harness import JobMix, drive, median, quantile, simulator, start_worker, stop_worker
 from loop_lag import PROMETHEUS_ACCEPT
-from overhead import bootstrap_ci
+from stats import bootstrap_ci
 
 TEXT_ACCEPT = "text/plain;version=0.0.4"
 OWN_PREFIX = {"exporter": "livekit_agents_", "exporter_text": "livekit_agents_",
@@ -138,7 +138,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
         result[k] = {"p50_ms": median(lat), "p99_ms": quantile(lat, 0.99), "bytes": len(body),
                      "content_type": ctype.split(";")[0],
                      "series": count_series(body.decode(), OWN_PREFIX[k])}
-    ratios = [e / s for e, s in zip(latencies["exporter"], latencies["sdk"])]
+    ratios = [e / s for e, s in zip(latencies["exporter"], latencies["sdk"], strict=True)]
     result["latency_ratio_p50"] = result["exporter"]["p50_ms"] / result["sdk"]["p50_ms"]
     result["latency_ratio_paired"] = median(ratios)
     result["own_series_ratio"] = (result["exporter"]["series"]["own"]
