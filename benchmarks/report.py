@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import importlib.util
 import json
 import math
 import subprocess
@@ -99,7 +100,7 @@ def markdown(r: dict[str, Any]) -> str:
         "# Benchmark results",
         "",
         f"Command: `{r['command']}` ({'quick run' if r['quick'] else 'full run'}, "
-        f"{r['total_s'] / 60:.1f} min). Generated "
+        f"{r['total_s'] / 60:.1f} min). Page rendered "
         f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, "
@@ -270,7 +271,23 @@ def readme_table(r: dict[str, Any]) -> str:
              f"{v['prometheus']}.", "",
              _row("figure", "result", "budget", "verdict"), _row("---", "---", "---", "---")]
     lines += [_row(f.question, f.result, f.budget, f.status) for f in figures(r)]
+    if "scrape" in r:
+        s = r["scrape"]
+        lines.append(_row("Scrape latency p50, exporter vs the SDK's own endpoint",
+                          f"{_ms(s['exporter']['p50_ms'], 1)} vs {_ms(s['sdk']['p50_ms'], 1)} "
+                          f"(x{s['latency_ratio_paired']:.1f} paired)", "reported",
+                          "the snapshot crosses to the endpoint process"))
+    if "overhead" in r:
+        o = r["overhead"]
+        lines.append(_row(f"Resident memory added after {o['jobs_before_rss']:,.0f} offers",
+                          f"{o['rss']['rss_after_jobs']['delta'] / 2**20:+.1f} MiB in the worker, "
+                          "plus the endpoint process", "reported",
+                          f"bounded ({r['micro']['memory']['max_tracked_jobs']:,} jobs kept)"
+                          if "micro" in r else "-"))
     if "rules" in r:
+        spw = r["rules"]["series_per_worker"]
+        lines.append(_row("Series per worker", f"{spw['total']} ({spw['exporter']} exporter, "
+                          f"{spw['runtime']} runtime)", "bounded", "every label value fixed"))
         big = max(r["rules"]["fleets"], key=lambda f: f["workers"])
         lines.append(_row(f"Rule evaluation, {big['workers']:,} workers (median, all groups)",
                           f"{big['total_median_s']:.2f} s",
@@ -560,7 +577,11 @@ def main(argv: list[str] | None = None) -> int:
         update_readme(results)
         print("regenerated README performance table")
         return 0
-    for path in write_reports(results, args.results.parent):
+    can_plot = importlib.util.find_spec("matplotlib") is not None
+    if not can_plot and "rules" in results:
+        print("skipping rule_eval.png: matplotlib is not installed (pip install matplotlib)",
+              file=sys.stderr)
+    for path in write_reports(results, args.results.parent, plot=can_plot):
         print(f"regenerated {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
     for line in sizing_summary(results):
         print(line)

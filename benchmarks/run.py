@@ -53,7 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         import report
 
         results = json.loads((args.out / "latest.json").read_text())
-        report.write_reports(results, args.out)
+        try:
+            import matplotlib  # noqa: F401 (only whether it is installed)
+            can_plot = True
+        except ImportError:
+            can_plot = False
+            print("skipping rule_eval.png: matplotlib is not installed", file=sys.stderr)
+        report.write_reports(results, args.out, plot=can_plot)
         for line in report.sizing_summary(results):
             print(line)
         return 0

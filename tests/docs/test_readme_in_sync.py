@@ -31,3 +31,30 @@ def test_catalogue_follows_prometheus_naming():
                 or spec.kind == "counter"
         assert spec.help.endswith(".") or spec.help.endswith(")")
         assert "agent_name" not in spec.labels  # added to every series by the recorder
+
+
+def test_readme_performance_table_is_the_published_results():
+    """The README's performance table is rendered from benchmarks/results/latest.json, with
+    each budget's equivalence verdict; a rerun that did not regenerate it fails here."""
+    import json
+    import sys
+
+    benchmarks = README.parent / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    try:
+        import report
+    finally:
+        sys.path.remove(str(benchmarks))
+    text = README.read_text()
+    assert report.README_TABLE_BEGIN in text and report.README_TABLE_END in text, (
+        "README lost its performance-table markers")
+    embedded = text.split(report.README_TABLE_BEGIN, 1)[1].split(report.README_TABLE_END, 1)[0]
+    results = json.loads((benchmarks / "results" / "latest.json").read_text())
+    assert embedded.strip() == report.readme_table(results), (
+        "README performance table differs from benchmarks/results/latest.json: run "
+        "`make generate` (or `python benchmarks/report.py --report-only` after a run)")
+    budgeted = [f.question for f in report.figures(results)]
+    rows = {line.split(" | ")[0].lstrip("| "): line.rsplit(" | ", 1)[1].rstrip(" |")
+            for line in embedded.strip().splitlines() if line.startswith("| ")}
+    for question in budgeted:
+        assert rows[question].startswith(("met", "not met", "inconclusive")), rows[question]
