@@ -121,8 +121,10 @@ def markdown(r: dict[str, Any]) -> str:
         _row("Question", "Result", "Target", "Status"),
         _row("---", "---", "---", "---"),
     ]
-    lines += _summary_rows(r)
-    lines += ["", "## Sizing", "", *sizing_table(r)]
+    summary = _summary_rows(r)
+    lines += summary if summary else ["| (no suite with a target ran) | - | - | - |"]
+    if figures(r):
+        lines += ["", "## Sizing", "", *sizing_table(r)]
     for title, fn, key in (("Worker overhead", _overhead, "overhead"),
                            ("Micro benchmarks", _micro, "micro"),
                            ("Event-loop lag under scrapes", _lag, "lag"),
@@ -572,6 +574,11 @@ def main(argv: list[str] | None = None) -> int:
         results = json.loads(args.results.read_text())
     except (OSError, ValueError) as e:
         print(f"cannot read {args.results}: {e}", file=sys.stderr)
+        return 2
+    try:
+        replace_readme_table((REPO / "README.md").read_text(), "")
+    except ValueError as e:
+        print(f"cannot update README.md: {e}", file=sys.stderr)
         return 2
     if args.readme_only:
         update_readme(results)
