@@ -85,3 +85,22 @@ def test_documents_name_no_path_outside_the_project():
             if re.search(r"DOMAIN\.md|(?<![\w.])/work/|STYLE\.md", line):
                 leaks.append(f"{doc.relative_to(ROOT)}:{n}: {line.strip()}")
     assert not leaks, "\n".join(leaks)
+
+
+SECTION_MENTION = re.compile(r"([A-Za-z0-9_./-]+\.md)`*,\s+\"([^\"]+)\"")
+
+
+def test_sections_named_next_to_a_document_exist():
+    """``docs/<name>.md, "Design"`` names a heading of that document: it must still start so."""
+    missing = []
+    for source in [*_files(".md"), *_files(".py", CODE_DIRS)]:
+        text = re.sub(r"\s+", " ", source.read_text())
+        for path, section in SECTION_MENTION.findall(text):
+            doc = next((d for d in (ROOT / path, source.parent / path) if d.exists()), None)
+            if doc is None:
+                continue  # a missing document is test_documents_named_in_code_exist's
+            headings = re.findall(r"^#{1,6}\s+(.+?)\s*$", doc.read_text(), re.M)
+            if not any(h.startswith(section) for h in headings):
+                missing.append(f"{source.relative_to(ROOT)}: {path}, \"{section}\"")
+    assert not missing, "sections that are not headings of the document named:\n" + \
+        "\n".join(missing)
