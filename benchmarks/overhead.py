@@ -149,8 +149,11 @@ def summarise(pairs: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     return result
 
 
-async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
+async def run_async(quick: bool, log_dir: Path, log: Any,
+                    segments: int | None = None) -> dict[str, Any]:
     pairs_n, rounds, sat_rounds, seconds = (1, 4, 3, 3.0) if quick else (5, 6, 5, 4.0)
+    if segments:  # run.py --rounds overhead=N: segments per process pair, both mixes
+        rounds = sat_rounds = segments
     mix = JobMix()
     pairs = []
     async with simulator() as sim:
@@ -170,5 +173,6 @@ async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
     return summary
 
 
-def run(quick: bool, log_dir: Path, log: Any = print) -> dict[str, Any]:
-    return asyncio.run(run_async(quick, log_dir, log))
+def run(quick: bool, log_dir: Path, log: Any = print,
+        segments: int | None = None) -> dict[str, Any]:
+    return asyncio.run(run_async(quick, log_dir, log, segments))

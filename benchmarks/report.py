@@ -149,6 +149,16 @@ class Figure:
     verdict: Verdict
     round_name: str  # what one round of this figure is (segments, rounds, pairs)
     unit: str  # the unit of the half-width
+    suite: str  # the suite that measures it, sized by run.py --rounds SUITE=N
+    per_count: int = 1  # rounds per unit of N (overhead: N is per process pair)
+
+    def rerun(self) -> str:
+        """The run.py arguments that would decide an inconclusive figure, else ``-``."""
+        total = self.verdict.rounds_to_decide
+        if self.verdict.status != "inconclusive" or total is None:
+            return "-"
+        count = math.ceil(total / self.per_count)
+        return f"`--only {self.suite} --rounds {self.suite}={count} --merge`"
 
     @property
     def status(self) -> str:
@@ -172,7 +182,7 @@ def figures(r: dict[str, Any]) -> list[Figure]:
             out.append(Figure(label, f"{_pct(p['cpu_ratio'])} (95% CI {_ci_pct(ci)})",
                               f"< +{(CPU_RATIO_BUDGET - 1) * 100:g}%",
                               Verdict(v.status, v.half_width * 100, v.rounds, v.rounds_to_decide),
-                              "segments", "percentage points"))
+                              "segments", "percentage points", "overhead", o["mix"]["pairs"]))
         for phase, key, label in (("mixed", "answer_ms", "offer -> answer"),
                                   ("mixed", "running_ms", "offer -> job running"),
                                   ("saturated", "answer_ms", "offer -> refusal (saturated)")):
@@ -183,7 +193,8 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                             o[phase]["segments"])
             out.append(Figure(f"Dispatch latency p50 added, {label}, paired per offer",
                               f"{lat['p50_diff']:+.3f} ms (95% CI {_ci_ms(lat['p50_diff_ci'])})",
-                              f"< +{LATENCY_BUDGET_MS:g} ms", v, "segments", "ms"))
+                              f"< +{LATENCY_BUDGET_MS:g} ms", v, "segments", "ms", "overhead",
+                              o["mix"]["pairs"]))
     if "lag" in r:
         added = r["lag"]["exporter_added"]
         est = added["p99_paired"]
@@ -191,7 +202,7 @@ def figures(r: dict[str, Any]) -> list[Figure]:
         out.append(Figure("Event-loop lag p99 added by 10 scrapes/s",
                           f"{est:+.3f} ms (95% CI {_ci_ms(ci)})", f"< {LAG_P99_BUDGET_MS:g} ms",
                           equivalence(est, ci, LAG_P99_BUDGET_MS, r["lag"]["rounds"]),
-                          "rounds", "ms"))
+                          "rounds", "ms", "lag"))
     if "scrape" in r and "cpu" in r["scrape"]:
         c = r["scrape"]["cpu"]
         to_share = 100 / (SCRAPE_INTERVAL_S * 1e3)  # ms per scrape -> % of a core
@@ -202,25 +213,26 @@ def figures(r: dict[str, Any]) -> list[Figure]:
                           f"{est:.4f}% of a core (95% CI {ci[0]:.4f} .. {ci[1]:.4f}%)",
                           f"< {SCRAPE_CPU_BUDGET_PCT:g}% of a core",
                           equivalence(est, ci, SCRAPE_CPU_BUDGET_PCT, c["pairs"]),
-                          "pairs", "% of a core"))
+                          "pairs", "% of a core", "scrape"))
     return out
 
 
 def sizing_table(r: dict[str, Any]) -> list[str]:
     """Per budgeted figure: the rounds run, the interval's half-width, the rounds to decide."""
-    lines = [_row("Figure", "rounds run", "95% CI half-width", "verdict", "rounds to decide"),
-             _row("---", "---", "---", "---", "---")]
+    lines = [_row("Figure", "rounds run", "95% CI half-width", "verdict", "rounds to decide",
+                  "rerun with"),
+             _row("---", "---", "---", "---", "---", "---")]
     for f in figures(r):
         v = f.verdict
         decide = ("decided" if v.status != "inconclusive" else
                   f"about {v.rounds_to_decide} ({v.more_rounds} more)" if v.more_rounds
                   else "cannot decide (the estimate sits on the budget)")
         lines.append(_row(f.question, f"{v.rounds} {f.round_name}",
-                          f"{v.half_width:.3g} {f.unit}", v.status, decide))
+                          f"{v.half_width:.3g} {f.unit}", v.status, decide, f.rerun()))
     lines += ["", "Rounds to decide: the interval's side facing the budget shrinks as "
                   "1/sqrt(rounds) at the spread observed, an estimate (a noisier machine needs "
-                  "more). Where the rounds are set: `overhead.py` (segments per process pair, "
-                  "pairs), `loop_lag.py` (rounds), `scrape.py` (CPU pairs)."]
+                  "more). `python benchmarks/run.py --rounds overhead=N,lag=N,scrape=N` sizes "
+                  "the suites (overhead: segments per process pair, of each mix)."]
     return lines
 
 

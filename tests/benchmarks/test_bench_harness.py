@@ -95,3 +95,32 @@ def test_the_published_report_judges_every_budget_by_its_interval():
     sizing = "\n".join(report.sizing_table(results))
     for f in figures.values():
         assert f.question in sizing, f"sizing table lacks {f.question}"
+
+
+@pytest.mark.sdk_independent
+def test_rounds_option_sizes_the_budgeted_suites_and_refuses_anything_else():
+    import run
+
+    assert run.parse_rounds("overhead=12, lag=40") == {"overhead": 12, "lag": 40}
+    assert run.parse_rounds("") == {}
+    for bad, message in (("rules=3", "'rules' is not one of overhead, lag, scrape"),
+                         ("lag=1", "'lag=1': the count must be a whole number of at least 2"),
+                         ("lag=x", "'lag=x': the count must be a whole number of at least 2")):
+        with pytest.raises(ValueError) as e:
+            run.parse_rounds(bad)
+        assert str(e.value) == message
+
+
+@pytest.mark.sdk_independent
+def test_merge_keeps_the_suites_not_rerun():
+    import run
+
+    previous = {"command": "python benchmarks/run.py", "suites": ["overhead", "lag"],
+                "overhead": {"x": 1}, "lag": {"old": True}, "durations_s": {"overhead": 9.0}}
+    results = {"command": "python benchmarks/run.py --only lag", "suites": ["lag"],
+               "lag": {"new": True}, "durations_s": {"lag": 2.0}}
+    assert run.merge_previous(results, previous) == ["overhead"]
+    assert results["lag"] == {"new": True} and results["overhead"] == {"x": 1}
+    assert results["suites"] == ["overhead", "lag"]
+    assert results["durations_s"] == {"lag": 2.0, "overhead": 9.0}
+    assert results["command"].endswith("(other suites from: python benchmarks/run.py)")
