@@ -8,12 +8,11 @@ The blocks no other suite runs are run here, as written.
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from binaries import require_binary
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -75,9 +74,8 @@ def test_every_readme_block_is_run_by_a_test():
 
 def test_make_demo_runs_the_demo_command():
     """``make demo`` is the demo CLI in the project's venv, which tests/demo runs."""
-    if shutil.which("make") is None:
-        pytest.fail("make is not installed")
-    out = subprocess.run(["make", "-n", "demo"], cwd=ROOT, capture_output=True, text=True,
+    make = require_binary("make", "make")
+    out = subprocess.run([make, "-n", "demo"], cwd=ROOT, capture_output=True, text=True,
                          timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1].strip().endswith("livekit-agents-exporter demo"), \
@@ -86,8 +84,8 @@ def test_make_demo_runs_the_demo_command():
 
 def test_make_test_runs_the_suite_on_both_sdk_ends():
     """``make test`` runs pytest in both SDK venvs (run for real it would run this test)."""
-    out = subprocess.run(["make", "-n", "test"], cwd=ROOT, capture_output=True, text=True,
-                         timeout=60)
+    out = subprocess.run([require_binary("make", "make"), "-n", "test"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     runs = [line for line in out.stdout.splitlines() if "-m pytest" in line]
     makefile = (ROOT / "Makefile").read_text()
@@ -131,8 +129,7 @@ def test_check_web_config_block_runs_as_written(tmp_path):
 def test_rules_block_runs_as_written(tmp_path):
     """Every line of the README's ``rules`` block, in a scratch directory; the config file
     the third line reads is the one the fourth line prints."""
-    if shutil.which("promtool") is None:
-        pytest.skip("promtool not installed (apt-get install prometheus)")
+    promtool = require_binary("promtool", "prometheus")
     lines = [ln for ln in _block("livekit-agents-exporter rules > livekit-agents.rules.yaml")
              .splitlines() if ln.strip()]
     config_line = next(ln for ln in lines if "--example-config" in ln)
@@ -144,7 +141,7 @@ def test_rules_block_runs_as_written(tmp_path):
         out = subprocess.run(["bash", "-c", _cli(line)], cwd=tmp_path, capture_output=True,
                              text=True, timeout=120)
         assert out.returncode == 0, f"{line}: {out.stderr}"
-    check = subprocess.run(["promtool", "check", "rules", "livekit-agents.rules.yaml"],
+    check = subprocess.run([promtool, "check", "rules", "livekit-agents.rules.yaml"],
                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
     assert "kind: PrometheusRule" in (tmp_path / "prometheusrule.yaml").read_text()
