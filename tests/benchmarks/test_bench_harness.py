@@ -4,16 +4,30 @@ budget by its whole confidence interval (an equivalence test), not by its point 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
+
+
+def bench_module(name: str) -> Any:
+    """benchmarks/<name>.py under a name of its own: tests/e2e has a report.py too, and
+    whichever directory comes first on sys.path would win a plain import."""
+    spec = importlib.util.spec_from_file_location(f"benchmarks_{name}", BENCHMARKS / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while it loads
+    spec.loader.exec_module(module)
+    return module
+
 
 from harness import JobMix, drive, simulator, start_worker, stop_worker  # noqa: E402 (needs the path)
 from stats import INCONCLUSIVE, MET, NOT_MET, equivalence  # noqa: E402 (needs the path)
@@ -79,7 +93,7 @@ def test_an_estimate_on_the_budget_or_a_missing_interval_cannot_be_sized():
 
 @pytest.mark.sdk_independent
 def test_the_published_report_judges_every_budget_by_its_interval():
-    import report
+    report = bench_module("report")
 
     results = json.loads((BENCHMARKS / "results" / "latest.json").read_text())
     figures = {f.question: f for f in report.figures(results)}
@@ -99,7 +113,7 @@ def test_the_published_report_judges_every_budget_by_its_interval():
 
 @pytest.mark.sdk_independent
 def test_rounds_option_sizes_the_budgeted_suites_and_refuses_anything_else():
-    import run
+    run = bench_module("run")
 
     assert run.parse_rounds("overhead=12, lag=40") == {"overhead": 12, "lag": 40}
     assert run.parse_rounds("") == {}
@@ -113,7 +127,7 @@ def test_rounds_option_sizes_the_budgeted_suites_and_refuses_anything_else():
 
 @pytest.mark.sdk_independent
 def test_merge_keeps_the_suites_not_rerun():
-    import run
+    run = bench_module("run")
 
     previous = {"command": "python benchmarks/run.py", "suites": ["overhead", "lag"],
                 "overhead": {"x": 1}, "lag": {"old": True}, "durations_s": {"overhead": 9.0}}
