@@ -24,6 +24,13 @@ def _files(suffix: str, under: tuple[str, ...] | None = None) -> list[Path]:
                   if not SKIP_DIRS & set(p.relative_to(ROOT).parts[:-1]))
 
 
+def _code_and_config() -> list[Path]:
+    """The code, and the configuration whose comments point to documents too."""
+    config = [p for suffix in (".yaml", ".yml", ".toml", ".mtail") for p in _files(suffix)]
+    extra = [p for p in (ROOT / "Makefile", ROOT / ".ci" / "run") if p.exists()]
+    return [*_files(".py", CODE_DIRS), *config, *extra]
+
+
 def _slug(heading: str) -> str:
     """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to dashes."""
     text = re.sub(r"[`*_]", "", heading.strip().lower())
@@ -64,7 +71,7 @@ def test_documents_named_in_code_exist():
     """A ``docs/<name>.md`` (any ``<dir>/<name>.md``) in a comment or docstring is a path,
     relative to the root or to the file; an upstream project's document is cited by URL."""
     missing = []
-    for source in _files(".py", CODE_DIRS):
+    for source in _code_and_config():
         for n, line in enumerate(source.read_text().splitlines(), 1):
             for mention in DOC_MENTION.findall(URL.sub("", line)):
                 if not ((ROOT / mention).exists() or (source.parent / mention).exists()):
@@ -78,7 +85,7 @@ def test_documents_name_no_path_outside_the_project():
     """The project's documents stand on their own: no notes of the machine they were
     written on."""
     leaks = []
-    for doc in [*_files(".md"), *_files(".py", CODE_DIRS)]:
+    for doc in [*_files(".md"), *_code_and_config()]:
         if doc == Path(__file__).resolve():
             continue
         for n, line in enumerate(doc.read_text().splitlines(), 1):
