@@ -90,6 +90,7 @@ test-matrix: $(MATRIX_STAMPS)
 
 generate: $(VENV_NEW)/.installed
 	$(VENV_NEW)/bin/python -m livekit_agents_exporter.generate
+	$(VENV_NEW)/bin/python benchmarks/report.py --readme-only
 
 bench: $(VENV_NEW)/.installed
 	$(VENV_NEW)/bin/pip install -q -e ".[bench]"

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import math
 import os
 import random
 import signal
-import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,27 +19,14 @@ import psutil
 from livekit.protocol import agent as proto
 
 from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
+from stats import median as median  # the suites' statistics live in stats.py
+from stats import quantile as quantile
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 API_KEY = "bench-key"
 API_SECRET = "bench-secret-that-is-long-enough-for-hs256"
 AGENT = "bench"
-
-
-# --- statistics --------------------------------------------------------------------------
-
-def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else math.nan
-
-
-def quantile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank quantile (no interpolation: p99 is a value that was observed)."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))
-    return ordered[rank]
 
 
 # --- the simulator, timing each offer ------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from harness import JobMix, drive, median, quantile, simulator, start_worker, stop_worker
-from overhead import bootstrap_ci
+from stats import bootstrap_ci
 
 PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,"
                      "application/openmetrics-text;version=0.0.1;q=0.75,"
@@ -48,8 +48,10 @@ def _stats(lags_ms: list[float]) -> dict[str, float]:
             "p999": quantile(lags_ms, 0.999), "max": max(lags_ms) if lags_ms else float("nan")}
 
 
-async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
-    rounds, phase_s = (2, 3.0) if quick else (6, 5.0)
+async def run_async(quick: bool, workdir: Path, log: Any,
+                    rounds: int | None = None) -> dict[str, Any]:
+    default_rounds, phase_s = (2, 3.0) if quick else (6, 5.0)
+    rounds = rounds or default_rounds  # run.py --rounds lag=N (the report's sizing)
     lag_file = workdir / "lag.bin"
     phases: list[tuple[int, str, float, float]] = []  # round, condition, start, end
     scrapes = {"exporter": 0, "sdk": 0}
@@ -81,7 +83,7 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
             await stop_worker(sim, worker)
     raw = array("d")
     raw.frombytes(lag_file.read_bytes())
-    samples = list(zip(raw[0::2], raw[1::2], strict=True))
+    samples = list(zip(raw[0::2], raw[1::2], strict=False))
     by_phase: dict[tuple[int, str], list[float]] = {}
     for r, cond, start, end in phases:
         by_phase[(r, cond)] = [lag * 1e3 for at, lag in samples if start + SKIP_S <= at < end]
@@ -101,6 +103,6 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
     return result
 
 
-def run(quick: bool, workdir: Path, log: Any = print) -> dict[str, Any]:
+def run(quick: bool, workdir: Path, log: Any = print, rounds: int | None = None) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(run_async(quick, workdir, log))
+    return asyncio.run(run_async(quick, workdir, log, rounds))

@@ -30,7 +30,6 @@ bare workers (A/A): what two identical processes differ by on this machine.
 from __future__ import annotations
 
 import asyncio
-import random
 from pathlib import Path
 from typing import Any
 
@@ -45,17 +44,9 @@ from harness import (
     start_worker,
     stop_worker,
 )
+from stats import bootstrap_ci
 
 SETTLE_S = 0.8
-
-
-def bootstrap_ci(values: list[float], stat: Any = median, n: int = 2000,
-                 seed: int = 7) -> tuple[float, float]:
-    if len(values) < 2:
-        return (values[0], values[0]) if values else (float("nan"), float("nan"))
-    rng = random.Random(seed)
-    stats = sorted(stat([rng.choice(values) for _ in values]) for _ in range(n))
-    return stats[int(0.025 * n)], stats[int(0.975 * n) - 1]
 
 
 async def _segment(sim: TimedSimulator, workers: dict[str, WorkerProcess], mix: JobMix,
@@ -158,8 +149,11 @@ def summarise(pairs: list[dict[str, Any]], rate: float) -> dict[str, Any]:
     return result
 
 
-async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
+async def run_async(quick: bool, log_dir: Path, log: Any,
+                    segments: int | None = None) -> dict[str, Any]:
     pairs_n, rounds, sat_rounds, seconds = (1, 4, 3, 3.0) if quick else (5, 6, 5, 4.0)
+    if segments:  # run.py --rounds overhead=N: segments per process pair, both mixes
+        rounds = sat_rounds = segments
     mix = JobMix()
     pairs = []
     async with simulator() as sim:
@@ -179,5 +173,6 @@ async def run_async(quick: bool, log_dir: Path, log: Any) -> dict[str, Any]:
     return summary
 
 
-def run(quick: bool, log_dir: Path, log: Any = print) -> dict[str, Any]:
-    return asyncio.run(run_async(quick, log_dir, log))
+def run(quick: bool, log_dir: Path, log: Any = print,
+        segments: int | None = None) -> dict[str, Any]:
+    return asyncio.run(run_async(quick, log_dir, log, segments))

@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import importlib.util
+import json
 import math
 import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from stats import Verdict, equivalence
+
 HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
 EVAL_INTERVAL_TARGET_S = 15.0
+# the budgets of the exporter's cost (equivalence tests: see stats.py)
+CPU_RATIO_BUDGET = 1.05  # worker CPU at 100 offers/s: < +5%
+LAG_P99_BUDGET_MS = 1.0  # event-loop lag p99 added by 10 scrapes/s: < 1 ms
+SCRAPE_CPU_BUDGET_PCT = 0.1  # scrape CPU at a 15 s scrape interval: < 0.1% of a core
+# dispatch latency p50 added: the loop-lag budget, applied to the offer's own path
+LATENCY_BUDGET_MS = 1.0
+SCRAPE_INTERVAL_S = 15.0
+README_TABLE_BEGIN = ("<!-- performance-table:begin (generated from benchmarks/results/"
+                      "latest.json by `make generate`) -->")
+README_TABLE_END = "<!-- performance-table:end -->"
 
 
 def versions() -> dict[str, str]:
@@ -51,12 +70,12 @@ def _pct(ratio: float) -> str:
     return f"{(ratio - 1) * 100:+.1f}%"
 
 
-def _ci_pct(ci: Any) -> str:
+def _ci_pct(ci: Sequence[float]) -> str:
     lo, hi = ci
     return f"{(lo - 1) * 100:+.1f}% .. {(hi - 1) * 100:+.1f}%"
 
 
-def _ci_ms(ci: Any) -> str:
+def _ci_ms(ci: Sequence[float]) -> str:
     lo, hi = ci
     return f"{lo:+.3f} .. {hi:+.3f} ms"
 
@@ -65,18 +84,8 @@ def _mib(b: float) -> str:
     return f"{b / 2**20:.1f} MiB"
 
 
-def _within(ci: Any, budget: float) -> str:
-    """An equivalence test: met only when the whole confidence interval is inside the budget."""
-    lo, hi = ci
-    if hi < budget:
-        return "met"
-    if lo >= budget:
-        return "not met"
-    return "inconclusive (the interval straddles the budget)"
-
-
 def _status(ok: bool) -> str:
-    return "met" if ok else "**not met**"
+    return "met" if ok else "not met"
 
 
 def _row(*cells: Any) -> str:
@@ -91,7 +100,7 @@ def markdown(r: dict[str, Any]) -> str:
         "# Benchmark results",
         "",
         f"Command: `{r['command']}` ({'quick run' if r['quick'] else 'full run'}, "
-        f"{r['total_s'] / 60:.1f} min). Generated "
+        f"{r['total_s'] / 60:.1f} min). Page rendered "
         f"{dt.datetime.now(dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory']}, {m['os']}, "
@@ -103,14 +112,19 @@ def markdown(r: dict[str, Any]) -> str:
         "Every figure compares two things measured in the same run, interleaved: the worker "
         "with `instrument()` against the same worker without it, the exporter's endpoint "
         "against the SDK's own, scrapes against no scrapes. How each is measured: "
-        "[README.md](README.md).",
+        "[benchmarks/README.md](../README.md). A figure meets its budget only when its whole "
+        "95% interval lies inside it, misses it only when the whole interval lies outside, "
+        "and is inconclusive otherwise; the sizing table says how many rounds would decide.",
         "",
         "## Summary",
         "",
         _row("Question", "Result", "Target", "Status"),
         _row("---", "---", "---", "---"),
     ]
-    lines += _summary_rows(r)
+    summary = _summary_rows(r)
+    lines += summary if summary else ["| (no suite with a target ran) | - | - | - |"]
+    if figures(r):
+        lines += ["", "## Sizing", "", *sizing_table(r)]
     for title, fn, key in (("Worker overhead", _overhead, "overhead"),
                            ("Micro benchmarks", _micro, "micro"),
                            ("Event-loop lag under scrapes", _lag, "lag"),
@@ -125,65 +139,118 @@ def markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class Figure:
+    """A figure with a budget: what it is, its estimate and interval, and its verdict."""
+
+    question: str
+    result: str  # the estimate and its interval, formatted
+    budget: str
+    verdict: Verdict
+    round_name: str  # what one round of this figure is (segments, rounds, pairs)
+    unit: str  # the unit of the half-width
+    suite: str  # the suite that measures it, sized by run.py --rounds SUITE=N
+    per_count: int = 1  # rounds per unit of N (overhead: N is per process pair)
+
+    def rerun(self) -> str:
+        """The run.py arguments that would decide an inconclusive figure, else ``-``."""
+        total = self.verdict.rounds_to_decide
+        if self.verdict.status != "inconclusive" or total is None:
+            return "-"
+        count = math.ceil(total / self.per_count)
+        return f"`--only {self.suite} --rounds {self.suite}={count} --merge`"
+
+    @property
+    def status(self) -> str:
+        return self.verdict.text(self.round_name)
+
+
+def figures(r: dict[str, Any]) -> list[Figure]:
+    """Every budgeted figure of a results file, with its equivalence verdict."""
+    out: list[Figure] = []
+    if "overhead" in r:
+        o = r["overhead"]
+        rate = o["mix"]["rate"]
+        for phase, label in (("mixed", f"Worker CPU at {rate:g} job offers/s"),
+                             ("saturated", f"Worker CPU at {rate:g} offers/s all refused as "
+                                           "full (worst case)")):
+            if phase not in o:
+                continue
+            p = o[phase]
+            ci = p["cpu_ratio_ci"]
+            v = equivalence(p["cpu_ratio"], ci, CPU_RATIO_BUDGET, p["segments"])
+            out.append(Figure(label, f"{_pct(p['cpu_ratio'])} (95% CI {_ci_pct(ci)})",
+                              f"< +{(CPU_RATIO_BUDGET - 1) * 100:g}%",
+                              Verdict(v.status, v.half_width * 100, v.rounds, v.rounds_to_decide),
+                              "segments", "percentage points", "overhead", o["mix"]["pairs"]))
+        for phase, key, label in (("mixed", "answer_ms", "offer -> answer"),
+                                  ("mixed", "running_ms", "offer -> job running"),
+                                  ("saturated", "answer_ms", "offer -> refusal (saturated)")):
+            lat = o.get(phase, {}).get(key)
+            if not lat:
+                continue
+            v = equivalence(lat["p50_diff"], lat["p50_diff_ci"], LATENCY_BUDGET_MS,
+                            o[phase]["segments"])
+            out.append(Figure(f"Dispatch latency p50 added, {label}, paired per offer",
+                              f"{lat['p50_diff']:+.3f} ms (95% CI {_ci_ms(lat['p50_diff_ci'])})",
+                              f"< +{LATENCY_BUDGET_MS:g} ms", v, "segments", "ms", "overhead",
+                              o["mix"]["pairs"]))
+    if "lag" in r:
+        added = r["lag"]["exporter_added"]
+        est = added["p99_paired"]
+        ci = added.get("p99_paired_ci", (est, est))
+        out.append(Figure("Event-loop lag p99 added by 10 scrapes/s",
+                          f"{est:+.3f} ms (95% CI {_ci_ms(ci)})", f"< {LAG_P99_BUDGET_MS:g} ms",
+                          equivalence(est, ci, LAG_P99_BUDGET_MS, r["lag"]["rounds"]),
+                          "rounds", "ms", "lag"))
+    if "scrape" in r and "cpu" in r["scrape"]:
+        c = r["scrape"]["cpu"]
+        to_share = 100 / (SCRAPE_INTERVAL_S * 1e3)  # ms per scrape -> % of a core
+        est = c["total"]["ms_per_scrape"] * to_share
+        ci = [x * to_share for x in c["total"]["ms_per_scrape_ci"]]
+        out.append(Figure(f"Scrape CPU at {SCRAPE_INTERVAL_S:g} s scrapes (worker + endpoint "
+                          "process)",
+                          f"{est:.4f}% of a core (95% CI {ci[0]:.4f} .. {ci[1]:.4f}%)",
+                          f"< {SCRAPE_CPU_BUDGET_PCT:g}% of a core",
+                          equivalence(est, ci, SCRAPE_CPU_BUDGET_PCT, c["pairs"]),
+                          "pairs", "% of a core", "scrape"))
+    return out
+
+
+def sizing_table(r: dict[str, Any]) -> list[str]:
+    """Per budgeted figure: the rounds run, the interval's half-width, the rounds to decide."""
+    lines = [_row("Figure", "rounds run", "95% CI half-width", "verdict", "rounds to decide",
+                  "rerun with"),
+             _row("---", "---", "---", "---", "---", "---")]
+    for f in figures(r):
+        v = f.verdict
+        decide = ("decided" if v.status != "inconclusive" else
+                  f"about {v.rounds_to_decide} ({v.more_rounds} more)" if v.more_rounds
+                  else "cannot decide (the estimate sits on the budget)")
+        lines.append(_row(f.question, f"{v.rounds} {f.round_name}",
+                          f"{v.half_width:.3g} {f.unit}", v.status, decide, f.rerun()))
+    lines += ["", "Rounds to decide: the interval's side facing the budget shrinks as "
+                  "1/sqrt(rounds) at the spread observed, an estimate (a noisier machine needs "
+                  "more). `python benchmarks/run.py --rounds overhead=N,lag=N,scrape=N` sizes "
+                  "the suites (overhead: segments per process pair, of each mix)."]
+    return lines
+
+
 def _summary_rows(r: dict[str, Any]) -> list[str]:
-    rows = []
+    rows = [_row(f.question, f.result, f.budget, f.status) for f in figures(r)]
     if "overhead" in r:
         o = r["overhead"]
         mixed = o["mixed"]
-        rate = o["mix"]["rate"]
-        rows.append(_row(
-            f"Worker CPU at {rate:g} job requests/s",
-            f"{_pct(mixed['cpu_ratio'])} (95% CI {_ci_pct(mixed['cpu_ratio_ci'])}); "
-            f"{mixed['cpu_share_at_rate']['bare'] * 100:.0f}% -> "
-            f"{mixed['cpu_share_at_rate']['exporter'] * 100:.0f}% of a core",
-            "< +5%", _status(mixed["cpu_ratio"] < 1.05)))
-        if "saturated" in o:
-            sat = o["saturated"]
-            # from the ratio, so that the two figures agree (the medians of each side's CPU
-            # come from different segments)
-            extra_us = (sat["cpu_ratio"] - 1) * sat["cpu_per_offer_us"]["bare"]
-            rows.append(_row(
-                f"Worker CPU at {rate:g} offers/s all refused as full (worst case: the SDK's "
-                "cheapest path)",
-                f"{_pct(sat['cpu_ratio'])} (95% CI {_ci_pct(sat['cpu_ratio_ci'])}): "
-                f"{extra_us:+.0f} us per offer, {extra_us * rate / 1e4:+.2f}% of a core",
-                "< +5%", _status(sat["cpu_ratio"] < 1.05)))
-        for key, label in (("answer_ms", "offer -> answer"), ("running_ms", "offer -> JS_RUNNING")):
-            lat = mixed.get(key)
-            if not lat:
-                continue
-            rows.append(_latency_row(f"Dispatch latency p50, {label}", lat,
-                                     o.get("control", {}).get("mixed", {}).get(key)))
-        sat_answer = o.get("saturated", {}).get("answer_ms")
-        if sat_answer:
-            rows.append(_latency_row(
-                "Dispatch latency p50, offer -> refusal (saturated)", sat_answer,
-                o.get("control", {}).get("saturated", {}).get("answer_ms")))
+        share = mixed["cpu_share_at_rate"]
+        rows.append(_row("Worker CPU share at the mix's rate, bare -> exporter",
+                         f"{share['bare'] * 100:.0f}% -> {share['exporter'] * 100:.0f}% of a "
+                         "core", "reported", "-"))
         rss = o["rss"]["rss_after_jobs"]
         rows.append(_row(f"Resident memory added (after {o['jobs_before_rss']:.0f} job requests)",
                          f"{rss['delta'] / 2**20:+.1f} MiB ({_mib(rss['bare'])} -> "
                          f"{_mib(rss['exporter'])})", "reported", "-"))
-    if "lag" in r:
-        lag = r["lag"]
-        added = lag["exporter_added"]["p99_paired"]
-        ci = lag["exporter_added"].get("p99_paired_ci", (added, added))
-        rows.append(_row("Event-loop lag p99 added by 10 scrapes/s",
-                         f"{added:+.3f} ms (95% CI {ci[0]:+.3f} .. {ci[1]:+.3f} ms; p99 "
-                         f"{_ms(lag['none']['p99'], 3)} -> "
-                         f"{_ms(lag['exporter']['p99'], 3)}; SDK endpoint "
-                         f"{lag['sdk_added']['p99_paired']:+.3f} ms)", "< 1 ms",
-                         _within(ci, 1.0)))
     if "scrape" in r:
         s = r["scrape"]
-        if "cpu" in s:
-            c, every = s["cpu"], 15.0
-            share = [v / (every * 1e3) * 100 for v in c["total"]["ms_per_scrape_ci"]]
-            rows.append(_row(
-                "Scrape CPU at 15 s scrapes (worker + endpoint process)",
-                f"{c['total']['ms_per_scrape'] / every / 10:.4f}% of a core (95% CI "
-                f"{share[0]:.4f}% .. {share[1]:.4f}%): {c['worker']['ms_per_scrape']:.2f} ms "
-                f"in the worker + {c['endpoint']['ms_per_scrape']:.2f} ms in the endpoint per "
-                "scrape", "< 0.1% of a core", _within(share, 0.1)))
         rows.append(_row("Scrape latency p50, exporter vs SDK endpoint",
                          f"{_ms(s['exporter']['p50_ms'], 3)} vs {_ms(s['sdk']['p50_ms'], 3)} "
                          f"(x{s['latency_ratio_paired']:.2f} paired)",
@@ -210,22 +277,46 @@ def _summary_rows(r: dict[str, Any]) -> list[str]:
     return rows
 
 
-def _latency_row(question: str, lat: dict[str, Any], control: dict[str, Any] | None) -> str:
-    lo, hi = lat["p50_diff_ci"]
-    text = (f"{_ms(lat['p50']['bare'])} -> {_ms(lat['p50']['exporter'])} (same offers, paired: "
-            f"{lat['p50_diff']:+.3f} ms, 95% CI {_ci_ms(lat['p50_diff_ci'])})")
-    if lo <= 0 <= hi:
-        status = "met"
-    elif hi < 0:
-        status = f"met: faster by {-lat['p50_diff']:.3f} ms"
-    elif control and control["p50_diff_ci"][0] <= lat["p50_diff"] <= control["p50_diff_ci"][1]:
-        status = "met (within the A/A control's interval)"
-    else:
-        status = f"measurable: {lat['p50_diff']:+.3f} ms"
-    if control:
-        text += (f"; A/A control {control['p50_diff']:+.3f} ms "
-                 f"({_ci_ms(control['p50_diff_ci'])})")
-    return _row(question, text, "no measurable change", status)
+def readme_table(r: dict[str, Any]) -> str:
+    """The README's performance table: each budgeted figure, its budget and its verdict."""
+    m, v = r["machine"], r["versions"]
+    lines = [f"Last {'quick' if r['quick'] else 'full'} run: {m['cpu']}, {m['cores']} cores, "
+             f"{m['memory']}, livekit-agents {v['livekit-agents']}, Prometheus "
+             f"{v['prometheus']}.", "",
+             _row("figure", "result", "budget", "verdict"), _row("---", "---", "---", "---")]
+    lines += [_row(f.question, f.result, f.budget, f.status) for f in figures(r)]
+    if "scrape" in r:
+        s = r["scrape"]
+        lines.append(_row("Scrape latency p50, exporter vs the SDK's own endpoint",
+                          f"{_ms(s['exporter']['p50_ms'], 1)} vs {_ms(s['sdk']['p50_ms'], 1)} "
+                          f"(x{s['latency_ratio_paired']:.1f} paired)", "reported",
+                          "the snapshot crosses to the endpoint process"))
+    if "overhead" in r:
+        o = r["overhead"]
+        lines.append(_row(f"Resident memory added after {o['jobs_before_rss']:,.0f} offers",
+                          f"{o['rss']['rss_after_jobs']['delta'] / 2**20:+.1f} MiB in the worker, "
+                          "plus the endpoint process", "reported",
+                          f"bounded ({r['micro']['memory']['max_tracked_jobs']:,} jobs kept)"
+                          if "micro" in r else "-"))
+    if "rules" in r:
+        spw = r["rules"]["series_per_worker"]
+        lines.append(_row("Series per worker", f"{spw['total']} ({spw['exporter']} exporter, "
+                          f"{spw['runtime']} runtime)", "bounded", "every label value fixed"))
+        big = max(r["rules"]["fleets"], key=lambda f: f["workers"])
+        lines.append(_row(f"Rule evaluation, {big['workers']:,} workers (median, all groups)",
+                          f"{big['total_median_s']:.2f} s",
+                          f"< {EVAL_INTERVAL_TARGET_S / 2:g} s (half the interval)",
+                          _status(big["total_median_s"] < EVAL_INTERVAL_TARGET_S / 2)))
+    return "\n".join(lines)
+
+
+def replace_readme_table(text: str, table: str) -> str:
+    """``text`` (the README) with the performance table between its markers replaced."""
+    if README_TABLE_BEGIN not in text or README_TABLE_END not in text:
+        raise ValueError("README.md lost its performance-table markers")
+    head, rest = text.split(README_TABLE_BEGIN, 1)
+    _, tail = rest.split(README_TABLE_END, 1)
+    return f"{head}{README_TABLE_BEGIN}\n{table}\n{README_TABLE_END}{tail}"
 
 
 def _overhead(o: dict[str, Any]) -> list[str]:
@@ -437,7 +528,7 @@ def plot_rules(ru: dict[str, Any], path: Path) -> None:
         ax.plot(xs, ys, marker="o", label=label)
     totals = [f["total_median_s"] for f in fleets]
     ax.plot(xs, totals, marker="s", linewidth=2, color="black", label="total")
-    for x, y in zip(xs, totals):
+    for x, y in zip(xs, totals, strict=True):
         ax.annotate(f"{y:.2f} s", (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
     ax.axhline(EVAL_INTERVAL_TARGET_S, color="red", linestyle="--",
                label=f"evaluation interval {EVAL_INTERVAL_TARGET_S:g} s")
@@ -452,3 +543,69 @@ def plot_rules(ru: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+def sizing_summary(r: dict[str, Any]) -> list[str]:
+    """One line per budgeted figure, for the terminal: verdict, half-width, rounds to decide."""
+    return [f"{f.question}: {f.result}, budget {f.budget}: {f.status} (95% CI half-width "
+            f"{f.verdict.half_width:.3g} {f.unit}, {f.verdict.rounds} {f.round_name})"
+            for f in figures(r)]
+
+
+def update_readme(r: dict[str, Any], readme: Path = REPO / "README.md") -> Path:
+    readme.write_text(replace_readme_table(readme.read_text(), readme_table(r)))
+    return readme
+
+
+def write_reports(r: dict[str, Any], out: Path, *, plot: bool = True) -> list[Path]:
+    """latest.md, rule_eval.png (when the rule suite ran) and the README table from ``r``."""
+    written = [out / "latest.md"]
+    written[0].write_text(markdown(r))
+    if plot and "rules" in r:
+        plot_rules(r["rules"], out / "rule_eval.png")
+        written.append(out / "rule_eval.png")
+    if out.resolve() == (HERE / "results").resolve():  # the published results only
+        written.append(update_readme(r))
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description="rewrite the benchmark reports from latest.json")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--report-only", action="store_true",
+                      help="rewrite latest.md, rule_eval.png and the README's performance "
+                           "table from latest.json, measure nothing")
+    mode.add_argument("--readme-only", action="store_true",
+                      help="rewrite only the README's performance table (what make generate "
+                           "does)")
+    p.add_argument("--results", type=Path, default=HERE / "results" / "latest.json")
+    args = p.parse_args(argv)
+    try:
+        results = json.loads(args.results.read_text())
+    except (OSError, ValueError) as e:
+        print(f"cannot read {args.results}: {e}", file=sys.stderr)
+        return 2
+    try:
+        replace_readme_table((REPO / "README.md").read_text(), "")
+    except ValueError as e:
+        print(f"cannot update README.md: {e}", file=sys.stderr)
+        return 2
+    if args.readme_only:
+        update_readme(results)
+        print("regenerated README performance table")
+        return 0
+    can_plot = importlib.util.find_spec("matplotlib") is not None
+    if not can_plot and "rules" in results:
+        print("skipping rule_eval.png: matplotlib is not installed (pip install matplotlib)",
+              file=sys.stderr)
+    for path in write_reports(results, args.results.parent, plot=can_plot):
+        print(f"regenerated {path.relative_to(REPO) if path.is_relative_to(REPO) else path}")
+    for line in sizing_summary(results):
+        print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

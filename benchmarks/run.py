@@ -3,6 +3,7 @@
     python benchmarks/run.py            # the full suite (about 15 minutes on 2 cores)
     python benchmarks/run.py --quick    # shorter runs, smaller fleets (about 3 minutes)
     python benchmarks/run.py --only micro,scrape
+    python benchmarks/run.py --only lag --rounds lag=40 --merge   # one suite, resized
 
 Every result is a comparison measured in the same run: the exporter against the bare
 SDK (same worker code, same simulator, same offers), the exporter's endpoint against
@@ -41,9 +42,46 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sizes", default=None,
                    help="fleet sizes for the rule benchmark (default 100,1000,10000; "
                         "quick: 100,1000)")
+    p.add_argument("--rounds", default="", metavar="SUITE=N,...",
+                   help="size the suites whose figures have budgets: overhead=N segments per "
+                        "process pair, lag=N rounds, scrape=N CPU pairs (the report's Sizing "
+                        "table says how many would decide an inconclusive figure)")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the results of the suites not run (see --only) from the existing "
+                        "latest.json, so that one suite can be rerun with more rounds")
     p.add_argument("--report-only", action="store_true",
-                   help="rewrite latest.md and rule_eval.png from latest.json, measure nothing")
+                   help="rewrite latest.md, rule_eval.png and the README's performance table "
+                        "from latest.json, measure nothing")
     return p.parse_args(argv)
+
+
+SIZED = ("overhead", "lag", "scrape")
+
+
+def parse_rounds(text: str) -> dict[str, int]:
+    """``overhead=12,lag=40`` -> {"overhead": 12, "lag": 40}; a bad item raises ValueError."""
+    out: dict[str, int] = {}
+    for item in (i.strip() for i in text.split(",") if i.strip()):
+        name, _, value = item.partition("=")
+        if name not in SIZED:
+            raise ValueError(f"{name!r} is not one of {', '.join(SIZED)}")
+        if not value.isdigit() or int(value) < 2:
+            raise ValueError(f"{item!r}: the count must be a whole number of at least 2")
+        out[name] = int(value)
+    return out
+
+
+def merge_previous(results: dict[str, Any], previous: dict[str, Any]) -> list[str]:
+    """Copy into ``results`` the suites it lacks from ``previous``; returns their names."""
+    kept = [s for s in SUITES if s not in results and s in previous]
+    for suite in kept:
+        results[suite] = previous[suite]
+        if suite in previous.get("durations_s", {}):
+            results["durations_s"][suite] = previous["durations_s"][suite]
+    if kept:
+        results["suites"] = [s for s in SUITES if s in results]
+        results["command"] += f" (other suites from: {previous.get('command', 'unknown')})"
+    return kept
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         import report
 
         results = json.loads((args.out / "latest.json").read_text())
-        (args.out / "latest.md").write_text(report.markdown(results))
-        if "rules" in results:
-            report.plot_rules(results["rules"], args.out / "rule_eval.png")
+        try:
+            import matplotlib  # noqa: F401 (only whether it is installed)
+            can_plot = True
+        except ImportError:
+            can_plot = False
+            print("skipping rule_eval.png: matplotlib is not installed", file=sys.stderr)
+        report.write_reports(results, args.out, plot=can_plot)
+        for line in report.sizing_summary(results):
+            print(line)
         return 0
+    try:
+        rounds = parse_rounds(args.rounds)
+    except ValueError as e:
+        print(f"--rounds: {e}", file=sys.stderr)
+        return 2
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SUITES))
     if unknown:
@@ -103,15 +152,16 @@ def main(argv: list[str] | None = None) -> int:
         elif suite == "overhead":
             import overhead
 
-            results["overhead"] = overhead.run(args.quick, tmp / "overhead", log)
+            results["overhead"] = overhead.run(args.quick, tmp / "overhead", log,
+                                               rounds.get("overhead"))
         elif suite == "lag":
             import loop_lag
 
-            results["lag"] = loop_lag.run(args.quick, tmp / "lag", log)
+            results["lag"] = loop_lag.run(args.quick, tmp / "lag", log, rounds.get("lag"))
         elif suite == "scrape":
             import scrape
 
-            results["scrape"] = scrape.run(args.quick, tmp / "scrape", log)
+            results["scrape"] = scrape.run(args.quick, tmp / "scrape", log, rounds.get("scrape"))
         elif suite == "rules":
             import rules_scale
 
@@ -129,17 +179,21 @@ def main(argv: list[str] | None = None) -> int:
     results["machine"] = machine_description()
     results["versions"] = report.versions()
     results["command"] = "python benchmarks/run.py" + (" --quick" if args.quick else "") + (
-        f" --only {args.only}" if args.only != ",".join(SUITES) else "")
+        f" --only {args.only}" if args.only != ",".join(SUITES) else "") + (
+        f" --rounds {args.rounds}" if args.rounds else "") + (" --merge" if args.merge else "")
     for key in ("template", "template_captured_at"):
         results.get("scrape", {}).pop(key, None)
 
     out.mkdir(parents=True, exist_ok=True)
+    if args.merge and (out / "latest.json").exists():
+        kept = merge_previous(results, json.loads((out / "latest.json").read_text()))
+        log(f"kept from the previous latest.json: {', '.join(kept) or 'nothing'}")
     (out / "latest.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out / "latest.md").write_text(report.markdown(results))
-    if "rules" in results and can_plot:
-        report.plot_rules(results["rules"], out / "rule_eval.png")
+    written = report.write_reports(results, out, plot=can_plot)
     shutil.rmtree(tmp, ignore_errors=True)
-    log(f"wrote {out / 'latest.md'} in {results['total_s']:.0f}s")
+    for line in report.sizing_summary(results):
+        log(line)
+    log(f"wrote {', '.join(str(p) for p in written)} in {results['total_s']:.0f}s")
     return 0
 
 

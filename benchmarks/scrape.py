@@ -26,7 +26,7 @@ import aiohttp
 
 from harness import JobMix, drive, median, quantile, simulator, start_worker, stop_worker
 from loop_lag import PROMETHEUS_ACCEPT
-from overhead import bootstrap_ci
+from stats import bootstrap_ci
 
 TEXT_ACCEPT = "text/plain;version=0.0.4"
 OWN_PREFIX = {"exporter": "livekit_agents_", "exporter_text": "livekit_agents_",
@@ -93,7 +93,8 @@ async def scrape_cpu(worker: Any, url: str, pairs: int, segment_s: float = 3.0,
     return result
 
 
-async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
+async def run_async(quick: bool, workdir: Path, log: Any,
+                    cpu_pairs: int | None = None) -> dict[str, Any]:
     rounds = 60 if quick else 200
     async with simulator() as sim:
         worker = await start_worker(sim, instrument=True, sdk_metrics=True, executor="process",
@@ -126,7 +127,9 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
                         await asyncio.sleep(0.07)
                 captured_at = time.time()
                 log("  scrape: CPU per scrape, worker and endpoint process")
-                cpu = await scrape_cpu(worker, worker.exporter_url, 4 if quick else 10)
+                # run.py --rounds scrape=N (the report's sizing)
+                cpu = await scrape_cpu(worker, worker.exporter_url,
+                                       cpu_pairs or (4 if quick else 10))
             finally:
                 for s in sessions.values():
                     await s.close()
@@ -150,7 +153,8 @@ async def run_async(quick: bool, workdir: Path, log: Any) -> dict[str, Any]:
     return result
 
 
-def run(quick: bool, workdir: Path, log: Any = print) -> dict[str, Any]:
+def run(quick: bool, workdir: Path, log: Any = print,
+        cpu_pairs: int | None = None) -> dict[str, Any]:
     workdir.mkdir(parents=True, exist_ok=True)
     log("  scrape: exporter vs SDK endpoint")
-    return asyncio.run(run_async(quick, workdir, log))
+    return asyncio.run(run_async(quick, workdir, log, cpu_pairs))

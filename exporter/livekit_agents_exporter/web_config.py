@@ -1,8 +1,8 @@
 """TLS and basic auth for the metrics endpoint, from an exporter-toolkit web configuration file.
 
-Prometheus's own exporters read ``--web.config.file`` (prometheus/exporter-toolkit,
-``docs/web-configuration.md``); operators already have these files, so the exporter
-reads the same format::
+Prometheus's own exporters read ``--web.config.file`` (exporter-toolkit's
+https://github.com/prometheus/exporter-toolkit/blob/master/docs/web-configuration.md);
+operators already have these files, so the exporter reads the same format::
 
     tls_server_config:
       cert_file: server.crt            # relative paths are relative to this file

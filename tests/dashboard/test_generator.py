@@ -1,4 +1,4 @@
-"""The generator: committed JSON in sync, SDK schema round trip, the issue's contents,
+"""The generator: committed JSON in sync, SDK schema round trip, the rows the README promises,
 and every query accepted by promtool."""
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_json_round_trips_through_the_sdk_model(committed: dict[str, Any]) -> No
                 assert isinstance(target, prom_m.Dataquery), (panel.title, type(target))
 
 
-# --- what the issue asks for ---------------------------------------------------------
+# --- what the README's Dashboard section promises --------------------------------
 
 ROWS = [
     "Fleet capacity at a glance", "Lost dispatches, from livekit-server's log", "Load per worker", "Active jobs", "Job requests and refusals",
