@@ -7,7 +7,8 @@ SDK_NEW ?= 1.8.9
 SDK_OLD ?= 1.2.18
 VENV_NEW := .venv/sdk-$(SDK_NEW)
 VENV_OLD := .venv/sdk-$(SDK_OLD)
-# the package's core dependencies only, no livekit-agents: what a user without the extra has
+# the package's core dependencies only, no extra (no livekit-agents, no bcrypt): what a user
+# without the extras has; --clear, so that nothing a previous pyproject.toml installed stays
 VENV_NOSDK := .venv-extra/nosdk
 PYTEST_ARGS ?=
 
@@ -16,18 +17,18 @@ PYTEST_ARGS ?=
 $(VENV_NEW)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_NEW)
 	$(VENV_NEW)/bin/pip install -q --upgrade pip
-	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard,lint]" "livekit-agents==$(SDK_NEW)"
+	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard,lint,basic-auth]" "livekit-agents==$(SDK_NEW)"
 	touch $@
 
 # 1.2.x imports httpx, which newer dependency sets no longer pull in
 $(VENV_OLD)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_OLD)
 	$(VENV_OLD)/bin/pip install -q --upgrade pip
-	$(VENV_OLD)/bin/pip install -q -e ".[test,dashboard]" "livekit-agents==$(SDK_OLD)" httpx
+	$(VENV_OLD)/bin/pip install -q -e ".[test,dashboard,basic-auth]" "livekit-agents==$(SDK_OLD)" httpx
 	touch $@
 
 $(VENV_NOSDK)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV_NOSDK)
+	$(PYTHON) -m venv --clear $(VENV_NOSDK)
 	$(VENV_NOSDK)/bin/pip install -q --upgrade pip
 	$(VENV_NOSDK)/bin/pip install -q -e .
 	touch $@
