@@ -52,3 +52,24 @@ async def test_the_readme_worker_runs_and_counts_with_only_the_livekit_extra(
                           extra_env={"PYTHONPATH": str(ROOT / "exporter")}) as script:
         seen = await dispatch_and_compare(sim, script, jobs=2)
     assert seen["livekit_agents_jobs_finished_total"] == 2, seen
+
+
+def test_basic_auth_in_a_worker_without_the_extra_fails_at_instrument(worker_python, tmp_path):
+    """One ConfigError at the instrument() call, naming the extra, before the worker runs."""
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n"
+                   "  prometheus: $2b$04$GupFtZiYLhfe7DnFbca87ukeqstijIuxqT8z.SfqiZyYt3cyoKGui\n")
+    code = ("from livekit.agents import AgentServer\n"
+            "from livekit_agents_exporter import ConfigError, instrument\n"
+            "try:\n"
+            f"    instrument(AgentServer(), host='127.0.0.1', port=0, web_config={str(web)!r})\n"
+            "except ConfigError as exc:\n"
+            "    print(exc)\n"
+            "else:\n"
+            "    raise SystemExit('instrument() accepted basic auth without bcrypt')\n")
+    done = subprocess.run([worker_python, "-c", code], capture_output=True, text=True,
+                          timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT / "exporter")))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == (f"{web}: basic_auth_users.prometheus: basic auth checks bcrypt "
+                           "hashes, which needs the bcrypt package: "
+                           'pip install "livekit-agents-exporter[basic-auth]"\n'), done.stdout
