@@ -7,8 +7,11 @@ SDK_NEW ?= 1.8.9
 SDK_OLD ?= 1.2.18
 VENV_NEW := .venv/sdk-$(SDK_NEW)
 VENV_OLD := .venv/sdk-$(SDK_OLD)
-# the package's core dependencies only, no livekit-agents: what a user without the extra has
+# the package's core dependencies only, no extra (no livekit-agents, no bcrypt): what a user
+# without the extras has; --clear, so that nothing a previous pyproject.toml installed stays
 VENV_NOSDK := .venv-extra/nosdk
+# what a worker installs, `.[livekit]` and nothing else (tests/packaging/test_worker_install.py)
+VENV_WORKER := .venv-extra/worker
 PYTEST_ARGS ?=
 
 .PHONY: demo lint test test-new test-old test-matrix matrix-venvs generate bench clean
@@ -16,20 +19,26 @@ PYTEST_ARGS ?=
 $(VENV_NEW)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_NEW)
 	$(VENV_NEW)/bin/pip install -q --upgrade pip
-	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard,lint]" "livekit-agents==$(SDK_NEW)"
+	$(VENV_NEW)/bin/pip install -q -e ".[test,dashboard,lint,basic-auth]" "livekit-agents==$(SDK_NEW)"
 	touch $@
 
 # 1.2.x imports httpx, which newer dependency sets no longer pull in
 $(VENV_OLD)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV_OLD)
 	$(VENV_OLD)/bin/pip install -q --upgrade pip
-	$(VENV_OLD)/bin/pip install -q -e ".[test,dashboard]" "livekit-agents==$(SDK_OLD)" httpx
+	$(VENV_OLD)/bin/pip install -q -e ".[test,dashboard,basic-auth]" "livekit-agents==$(SDK_OLD)" httpx
 	touch $@
 
 $(VENV_NOSDK)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV_NOSDK)
+	$(PYTHON) -m venv --clear $(VENV_NOSDK)
 	$(VENV_NOSDK)/bin/pip install -q --upgrade pip
 	$(VENV_NOSDK)/bin/pip install -q -e .
+	touch $@
+
+$(VENV_WORKER)/.installed: pyproject.toml
+	$(PYTHON) -m venv --clear $(VENV_WORKER)
+	$(VENV_WORKER)/bin/pip install -q --upgrade pip
+	$(VENV_WORKER)/bin/pip install -q -e ".[livekit]" "livekit-agents==$(SDK_NEW)"
 	touch $@
 
 # ruff over the whole tree, mypy --strict over the package (settings in pyproject.toml)
@@ -42,7 +51,7 @@ demo: $(VENV_NEW)/.installed
 
 # Both SDK ends run even when the first fails; one summary line each, and the target fails
 # when either did.
-test: $(VENV_NEW)/.installed $(VENV_OLD)/.installed $(VENV_NOSDK)/.installed
+test: $(VENV_NEW)/.installed $(VENV_OLD)/.installed $(VENV_NOSDK)/.installed $(VENV_WORKER)/.installed
 	@new=0; old=0; \
 	$(MAKE) --no-print-directory test-new || new=$$?; \
 	$(MAKE) --no-print-directory test-old || old=$$?; \
@@ -50,8 +59,9 @@ test: $(VENV_NEW)/.installed $(VENV_OLD)/.installed $(VENV_NOSDK)/.installed
 	echo "make test: livekit-agents $(SDK_OLD): $$( [ $$old = 0 ] && echo passed || echo FAILED )"; \
 	[ $$new = 0 ] && [ $$old = 0 ]
 
-test-new: $(VENV_NEW)/.installed $(VENV_NOSDK)/.installed
-	LKX_NOSDK_PYTHON=$(VENV_NOSDK)/bin/python $(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
+test-new: $(VENV_NEW)/.installed $(VENV_NOSDK)/.installed $(VENV_WORKER)/.installed
+	LKX_NOSDK_PYTHON=$(VENV_NOSDK)/bin/python LKX_WORKER_PYTHON=$(VENV_WORKER)/bin/python \
+		$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
 
 # the old SDK runs the suites that exercise the worker; rules and dashboard do not depend on it
 test-old: $(VENV_OLD)/.installed

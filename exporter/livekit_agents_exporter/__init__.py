@@ -3,15 +3,15 @@
     from livekit_agents_exporter import instrument
     instrument(server)          # before server.run() / cli.run_app(...)
 
-``instrument`` and friends are imported lazily, so that the rule and dashboard
-generators work without livekit-agents installed.
+Every name is imported on first use: ``import livekit_agents_exporter`` loads this file
+alone, ``instrument`` loads what a worker needs and nothing of the tooling (rules,
+dashboard, simulator, demo), and the rule and dashboard generators work without
+livekit-agents installed (README, "What a worker installs").
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-from .version import __version__
 
 __all__ = [
     "ConfigError",
@@ -32,6 +32,7 @@ _LAZY = {
     "ExporterStartError": "http_server",
     "ConfigError": "config_errors",
     "load_web_config": "web_config",
+    "__version__": "version",
 }
 
 

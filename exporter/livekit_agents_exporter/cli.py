@@ -1,8 +1,9 @@
 """The ``livekit-agents-exporter`` command.
 
 Each subcommand lives in its own module and registers itself in ``COMMANDS``; this
-file only parses the command line and turns expected failures into one clear
-message and exit code 2 (never a traceback).
+file only parses the command line and turns expected failures (bad input, an optional
+extra the command needs but that is not installed) into one clear message and exit
+code 2 (never a traceback).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from importlib import import_module
+
+from .extras import MissingExtraError
 
 # name -> (module, one-line help); each module defines add_arguments(parser) and run(args)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -22,7 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
              "run a simulated LiveKit server and real instrumented workers into saturation"),
     "check-web-config": ("livekit_agents_exporter.commands.check_web_config",
                          "validate a --web.config.file (TLS, client certificates, basic auth)"),
-    "dashboard": ("livekit_agents_exporter.commands.dashboard", "render the Grafana dashboard JSON"),
+    "dashboard": ("livekit_agents_exporter.commands.dashboard",
+                  "render the Grafana dashboard JSON"),
     "server-log": ("livekit_agents_exporter.commands.server_log",
                    "follow livekit-server's log and write clean, whole lines for mtail"),
 }
@@ -56,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Callable[[argparse.Namespace], int | None] = args._run
     try:
         return int(run(args) or 0)
-    except UsageError as exc:
+    except (UsageError, MissingExtraError) as exc:
         print(f"livekit-agents-exporter {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

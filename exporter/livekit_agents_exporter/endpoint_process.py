@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http import HttpVersion10, HttpVersion11
@@ -101,7 +101,8 @@ class Link:
         self._waiting[ident] = fut
         try:
             await self.send(link.WANT, {"id": ident, "accept": accept, "names": names})
-            return await fut
+            snapshot: tuple[dict[str, Any], bytes] = await fut
+            return snapshot
         finally:
             self._waiting.pop(ident, None)
 
@@ -187,7 +188,7 @@ class Conn:
 
     __slots__ = ("transport", "idle_since", "busy_since", "requests", "eof", "heard", "peer")
 
-    def __init__(self, transport: asyncio.BaseTransport, now: float, peer: str) -> None:
+    def __init__(self, transport: asyncio.Transport, now: float, peer: str) -> None:
         self.transport = transport
         self.peer = peer
         self.heard = False  # the client sent something: silent sockets are dropped first
@@ -206,7 +207,7 @@ class Tracker:
         self.per_peer: dict[str, int] = {}
         self.evictions = self.refusals = 0
 
-    def admit(self, transport: asyncio.BaseTransport) -> Conn | None:
+    def admit(self, transport: asyncio.Transport) -> Conn | None:
         now = self.loop.time()
         peername = transport.get_extra_info("peername")
         peer = str(peername[0]) if peername else ""
@@ -474,7 +475,8 @@ class _Accepted(asyncio.Protocol):
         self.conn: Conn | None = None
         self.task: asyncio.Task[None] | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+    def connection_made(self, base: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, base)  # what a TCP server's loop hands over
         ep = self.endpoint
         conn = ep.tracker.admit(transport)
         if conn is None:

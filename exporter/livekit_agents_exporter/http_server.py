@@ -188,7 +188,7 @@ class MetricsServer:
                 "limits": asdict(self.limits), "parent": os.getpid()}
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (_import_root(), env.get("PYTHONPATH")) if p)
+            p for p in (_import_root_to_add(), env.get("PYTHONPATH")) if p)
         env.setdefault("MALLOC_ARENA_MAX", "2")  # keeps the address space under its limit
         try:
             proc = subprocess.Popen(
@@ -306,10 +306,23 @@ class MetricsServer:
             pass
 
 
-def _import_root() -> str:
-    """The directory this package is imported from, so the endpoint imports the same copy."""
-    package_dir = os.path.dirname(os.path.abspath(__file__))
-    return os.path.dirname(package_dir)
+def _import_root_to_add() -> str | None:
+    """Where the endpoint process must look to import this same copy, when it would not
+    find it by itself (a source checkout, a path added at run time), else None.
+
+    An installed package lives in one of the environment's site directories, which every
+    interpreter of that environment searches already; putting a site directory on
+    ``PYTHONPATH`` would move it ahead of the standard library in the endpoint process.
+    """
+    import site
+    import sysconfig
+
+    root = os.path.dirname(os.path.realpath(list(sys.modules[__package__].__path__)[0]))
+    paths = sysconfig.get_paths()
+    site_dirs = [*site.getsitepackages(), paths["purelib"], paths["platlib"]]
+    if site.ENABLE_USER_SITE:
+        site_dirs.append(site.getusersitepackages())
+    return None if root in {os.path.realpath(d) for d in site_dirs} else root
 
 
 def _reap(proc: subprocess.Popen[bytes]) -> None:

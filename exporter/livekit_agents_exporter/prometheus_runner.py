@@ -192,21 +192,26 @@ class Prometheus(_Service):
         params: dict[str, Any] = {"query": promql}
         if at is not None:
             params["time"] = f"{at:.3f}"
-        return self.api("query", params)["result"]
+        result: list[dict[str, Any]] = self.api("query", params)["result"]
+        return result
 
     def query_range(self, promql: str, start: float, end: float, step: float) -> list[Any]:
-        return self.api("query_range", {"query": promql, "start": f"{start:.3f}",
-                                        "end": f"{end:.3f}", "step": step})["result"]
+        result: list[Any] = self.api("query_range", {"query": promql, "start": f"{start:.3f}",
+                                                     "end": f"{end:.3f}", "step": step})["result"]
+        return result
 
     def label_values(self, label: str, match: str, start: float, end: float) -> list[str]:
-        return self.api(f"label/{label}/values",
-                        [("match[]", match), ("start", f"{start:.3f}"), ("end", f"{end:.3f}")])
+        values: list[str] = self.api(f"label/{label}/values", [
+            ("match[]", match), ("start", f"{start:.3f}"), ("end", f"{end:.3f}")])
+        return values
 
     def alerts(self) -> list[dict[str, Any]]:
-        return self.api("alerts")["alerts"]
+        alerts: list[dict[str, Any]] = self.api("alerts")["alerts"]
+        return alerts
 
     def rules(self) -> list[dict[str, Any]]:
-        return self.api("rules")["groups"]
+        groups: list[dict[str, Any]] = self.api("rules")["groups"]
+        return groups
 
     def targets_up(self) -> int:
         active = self.api("targets", {"state": "active"})["activeTargets"]

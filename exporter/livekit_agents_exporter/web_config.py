@@ -29,7 +29,6 @@ import hmac
 import os
 import re
 import secrets
-import ssl
 import threading
 import time
 from base64 import b64decode
@@ -37,16 +36,19 @@ from binascii import Error as BinasciiError
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config_errors import ConfigMap, one_of, read_regular_file, read_yaml
+from . import extras
 
-TLS_VERSIONS = {
-    "TLS10": ssl.TLSVersion.TLSv1,
-    "TLS11": ssl.TLSVersion.TLSv1_1,
-    "TLS12": ssl.TLSVersion.TLSv1_2,
-    "TLS13": ssl.TLSVersion.TLSv1_3,
-}
+# ssl, the YAML reader (yaml) and bcrypt are imported where a file needs them: a worker
+# without a web config never loads them (tests/packaging/test_imports.py)
+if TYPE_CHECKING:
+    import ssl
+
+    from .config_errors import ConfigMap
+
+# exporter-toolkit's names -> the members of ssl.TLSVersion
+TLS_VERSIONS = {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
 CLIENT_AUTH_TYPES = ("NoClientCert", "RequestClientCert", "RequireAnyClientCert",
                      "RequireClientCert", "VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
 _VERIFYING = ("VerifyClientCertIfGiven", "RequireAndVerifyClientCert")
@@ -137,19 +139,22 @@ class WebConfig:
         if self.headers:
             parts.append(f"extra headers: {', '.join(sorted(self.headers))}")
         if self.rate_limit:
-            parts.append(f"rate limit: 1 request per {self.rate_limit[0]:g}s, burst {self.rate_limit[1]}")
+            interval, burst = self.rate_limit
+            parts.append(f"rate limit: 1 request per {interval:g}s, burst {burst}")
         return "; ".join(parts)
 
 
 def _version_name(version: ssl.TLSVersion) -> str:
-    for name, value in TLS_VERSIONS.items():
-        if value == version:
+    for name, member in TLS_VERSIONS.items():
+        if member == version.name:
             return name
     return str(version.name)
 
 
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Read and validate a web configuration file; ``ConfigError`` names what is wrong."""
+    from .config_errors import ConfigMap, read_yaml
+
     file = os.fspath(path)
     root = ConfigMap(read_yaml(file), file)
     sections = [root.section(name) for name in
@@ -171,7 +176,7 @@ def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
 def watched_state(files: tuple[str, ...]) -> tuple[tuple[int, int, int, int] | None, ...]:
     """What changes when any of ``files`` is replaced or rewritten (cert-manager swaps a
     symlink; an editor rewrites in place): device, inode, size and modification time."""
-    state = []
+    state: list[tuple[int, int, int, int] | None] = []
     for path in files:
         try:
             info = os.stat(path)
@@ -183,6 +188,10 @@ def watched_state(files: tuple[str, ...]) -> tuple[tuple[int, int, int, int] | N
 
 def _load_tls(sec: ConfigMap, base_dir: str,
               named: list[str]) -> tuple[ssl.SSLContext | None, str, list[str]]:
+    import ssl
+
+    from .config_errors import one_of
+
     for key, reason in UNSUPPORTED.items():
         if key in sec:
             raise sec.error(key, reason)
@@ -195,14 +204,17 @@ def _load_tls(sec: ConfigMap, base_dir: str,
             return None
         return value if os.path.isabs(value) else os.path.join(base_dir, value)
 
-    cert_file, key_file, ca_file = file_key("cert_file"), file_key("key_file"), file_key("client_ca_file")
+    cert_file, key_file = file_key("cert_file"), file_key("key_file")
+    ca_file = file_key("client_ca_file")
     named.extend(f for f in (cert_file, key_file, ca_file) if f)
     ca_text = sec.take("client_ca", str, None)
     auth_type = sec.take("client_auth_type", str, "NoClientCert",
                          check=one_of(*CLIENT_AUTH_TYPES)) or "NoClientCert"
     versions = one_of(*TLS_VERSIONS)
-    min_version = TLS_VERSIONS[sec.take("min_version", str, "TLS12", check=versions)]
-    max_version = TLS_VERSIONS[sec.take("max_version", str, "TLS13", check=versions)]
+    min_version = ssl.TLSVersion[TLS_VERSIONS[sec.take("min_version", str, "TLS12",
+                                                       check=versions)]]
+    max_version = ssl.TLSVersion[TLS_VERSIONS[sec.take("max_version", str, "TLS13",
+                                                       check=versions)]]
     sans = sec.take_str_list("client_allowed_sans")
     prefer_server = sec.take("prefer_server_cipher_suites", bool, True)
     ciphers = sec.take_str_list("cipher_suites")
@@ -242,9 +254,10 @@ def _load_tls(sec: ConfigMap, base_dir: str,
     if ciphers:
         unknown = [c for c in ciphers if c not in GO_CIPHERS]
         if unknown:
-            raise sec.error("cipher_suites", f"unknown cipher suite {unknown[0]!r} (names as in "
-                                             "Go's crypto/tls, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
-        names = [GO_CIPHERS[c] for c in ciphers if GO_CIPHERS[c]]
+            raise sec.error("cipher_suites",
+                            f"unknown cipher suite {unknown[0]!r} (names as in Go's "
+                            "crypto/tls, e.g. TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)")
+        names = [name for c in ciphers if (name := GO_CIPHERS[c])]
         if names:
             _set_ciphers(ctx, sec, "cipher_suites", ":".join(names))
     _load_cert_chain(ctx, sec, cert_file, key_file)
@@ -258,6 +271,8 @@ def _load_tls(sec: ConfigMap, base_dir: str,
 
 
 def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> None:
+    import ssl
+
     try:
         ctx.set_ciphers(spec)
     except ssl.SSLError as exc:
@@ -265,6 +280,8 @@ def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> No
 
 
 def _read(sec: ConfigMap, key: str, path: str) -> bytes:
+    from .config_errors import read_regular_file
+
     try:
         return read_regular_file(path, MAX_PEM_BYTES)
     except OSError as exc:
@@ -277,6 +294,8 @@ def _refuse_password_prompt() -> bytes:
 
 
 def _load_cert_chain(ctx: ssl.SSLContext, sec: ConfigMap, cert_file: str, key_file: str) -> None:
+    import ssl
+
     cert_pem = _read(sec, "cert_file", cert_file)
     key_pem = _read(sec, "key_file", key_file)
     if b"-----BEGIN CERTIFICATE-----" not in cert_pem:
@@ -284,7 +303,8 @@ def _load_cert_chain(ctx: ssl.SSLContext, sec: ConfigMap, cert_file: str, key_fi
     if b"PRIVATE KEY-----" not in key_pem:
         raise sec.error("key_file", f"{key_file} holds no PEM private key")
     if b"ENCRYPTED" in key_pem:
-        raise sec.error("key_file", f"{key_file} is encrypted; the exporter needs an unencrypted key")
+        raise sec.error("key_file",
+                        f"{key_file} is encrypted; the exporter needs an unencrypted key")
     try:
         ctx.load_cert_chain(cert_file, key_file, password=_refuse_password_prompt)
     except ssl.SSLError as exc:
@@ -299,6 +319,8 @@ def _load_cert_chain(ctx: ssl.SSLContext, sec: ConfigMap, cert_file: str, key_fi
 
 def _load_client_ca(ctx: ssl.SSLContext, sec: ConfigMap, ca_file: str | None,
                     ca_text: str | None) -> None:
+    import ssl
+
     key = "client_ca_file" if ca_file else "client_ca"
     try:
         if ca_file:
@@ -315,10 +337,13 @@ def _load_client_ca(ctx: ssl.SSLContext, sec: ConfigMap, ca_file: str | None,
 
 
 def _load_headers(sec: ConfigMap) -> dict[str, str]:
+    from .config_errors import one_of
+
     headers = {}
     for name in list(sec):
         if name not in EXTRA_HEADERS:
-            raise sec.error(name, f"this header cannot be set (allowed: {', '.join(EXTRA_HEADERS)})")
+            raise sec.error(name, "this header cannot be set "
+                                  f"(allowed: {', '.join(EXTRA_HEADERS)})")
         allowed = EXTRA_HEADERS[name]
         value = sec.take(name, str, "", check=one_of(*allowed) if allowed else None)
         if any(c in value for c in "\r\n\0"):
@@ -344,12 +369,9 @@ def _load_users(sec: ConfigMap) -> dict[str, bytes]:
                                   "(each cost step doubles the time of a check; 10 is usual)")
         users[name] = hashed.encode("ascii")
     sec.finish()
-    if users:
-        try:
-            import bcrypt  # noqa: F401
-        except ImportError:
-            raise sec.error(next(iter(users)), "checking bcrypt hashes needs the 'bcrypt' "
-                                               "package: pip install bcrypt") from None
+    if users and not extras.installed("basic-auth"):
+        raise sec.error(next(iter(users)), "basic auth checks bcrypt hashes, which needs the "
+                        f"bcrypt package: {extras.install_command('basic-auth')}")
     return users
 
 
@@ -378,7 +400,8 @@ def _load_rate_limit(sec: ConfigMap) -> tuple[float, int] | None:
     if interval == 0:
         return None
     if burst == 0:
-        raise sec.error("burst", "must be at least 1 when interval is set (0 refuses every request)")
+        raise sec.error("burst",
+                        "must be at least 1 when interval is set (0 refuses every request)")
     return interval, burst
 
 

@@ -95,8 +95,10 @@ async def _wait_port_free(port: int, timeout: float = 120) -> None:
 @contextlib.asynccontextmanager
 async def run_script(path: Path, sim_url: str, tmp: Path, *args: str,
                      extra_env: dict[str, str] | None = None,
-                     drop_env: tuple[str, ...] = ()) -> AsyncIterator[Script]:
-    """``python <path> start`` (or ``args``); stopped with SIGTERM as a pod is."""
+                     drop_env: tuple[str, ...] = (),
+                     python: str = sys.executable) -> AsyncIterator[Script]:
+    """``python <path> start`` (or ``args``); stopped with SIGTERM as a pod is. ``python``
+    is the test's interpreter unless another venv's is given."""
     port = free_port()
     env = dict(os.environ, LIVEKIT_URL=sim_url, LIVEKIT_API_KEY=API_KEY,
                LIVEKIT_API_SECRET=API_SECRET, LIVEKIT_AGENTS_EXPORTER_HOST="127.0.0.1",
@@ -115,7 +117,7 @@ async def run_script(path: Path, sim_url: str, tmp: Path, *args: str,
                 await asyncio.sleep(0.2)
         await _wait_port_free(SDK_HEALTH_PORT)
         with open(log_path, "wb") as log:
-            proc = subprocess.Popen([sys.executable, str(path), *(args or ("start",))], env=env,
+            proc = subprocess.Popen([python, str(path), *(args or ("start",))], env=env,
                                     cwd=path.parent, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         try:

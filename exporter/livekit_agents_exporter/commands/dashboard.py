@@ -12,6 +12,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from .. import extras
 from ..cli import UsageError
 from ..dashboard.options import DEFAULT_TARGET_LOAD, DEFAULT_TITLE, DEFAULT_UID, DashboardOptions
 from ..dashboard.promql import SelectorError, parse_matchers
@@ -51,11 +52,9 @@ def run(args: argparse.Namespace) -> int:
                                    selector=selector, target_load=args.target_load)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
-    try:
-        from ..dashboard.build import render_json
-    except ImportError as exc:  # grafana-foundation-sdk is an optional dependency
-        raise UsageError(f"the dashboard generator needs grafana-foundation-sdk ({exc}): "
-                         "install livekit-agents-exporter[dashboard] (Python 3.11+)") from exc
+    extras.require("dashboard", "the dashboard generator")  # one sentence naming the extra
+    from ..dashboard.build import render_json
+
     text = render_json(options)
     if args.output in (None, "-"):
         sys.stdout.write(text)
