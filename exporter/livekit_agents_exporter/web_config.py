@@ -39,7 +39,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config_errors import ConfigMap, one_of, read_regular_file, read_yaml
+from .config_file import ConfigMap, one_of, read_regular_file, read_yaml
+from .prometheus_syntax import parse_duration
 
 TLS_VERSIONS = {
     "TLS10": ssl.TLSVersion.TLSv1,
@@ -98,8 +99,6 @@ _REQUIRE_ANY = ("Python's ssl module cannot require a client certificate without
 _BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 MAX_BCRYPT_COST = 14  # about 1 s per check already; 31 would be days
 MAX_PEM_BYTES = 1 << 20
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -353,24 +352,11 @@ def _load_users(sec: ConfigMap) -> dict[str, bytes]:
     return users
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds in a Go duration string ("15s", "1m30s", "250ms"); None when malformed."""
-    if text in ("0", ""):
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
-
-
 def _load_rate_limit(sec: ConfigMap) -> tuple[float, int] | None:
     if not sec.data:
         return None
     raw = sec.take("interval", (str, int), 0)
-    interval = raw * 1e-9 if isinstance(raw, int) else parse_duration(raw)
+    interval = raw * 1e-9 if isinstance(raw, int) else parse_duration(raw, go=True)
     if interval is None or interval < 0:
         raise sec.error("interval", f"must be a duration such as 100ms or 1s, got {raw!r}")
     burst = sec.take("burst", int, 0, check=lambda v: None if v >= 0 else "must not be negative")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..cli import UsageError
-from ..config_errors import ConfigError
+from ..config_file import ConfigError
 
 FLAG = "--web.config.file"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..cli import UsageError
 from ..dashboard.options import DEFAULT_TARGET_LOAD, DEFAULT_TITLE, DEFAULT_UID, DashboardOptions
-from ..dashboard.promql import SelectorError, parse_matchers
+from ..prometheus_syntax import SelectorError, parse_matchers
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

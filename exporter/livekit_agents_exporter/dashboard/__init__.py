@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..prometheus_syntax import SelectorError, parse_matchers
 from .options import (
     COMMITTED_PATH,
     DEFAULT_TARGET_LOAD,
@@ -19,7 +20,6 @@ from .options import (
     DEFAULT_UID,
     DashboardOptions,
 )
-from .promql import SelectorError, parse_matchers
 
 __all__ = [
     "COMMITTED_PATH",

@@ -7,7 +7,6 @@ dashboard-linter's job/instance rules hold and the variables filter every panel.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from .. import metrics as m
@@ -22,41 +21,6 @@ WORKER = "cluster, namespace, agent_name, instance"
 RATE_INTERVAL = "$__rate_interval"
 RANGE = "$__range"
 TARGET_LOAD = "$target_load"
-
-_LABEL = r"[a-zA-Z_][a-zA-Z0-9_]*"
-_VALUE = r'"(?:[^"\\\n]|\\.)*"|\'(?:[^\'\\\n]|\\.)*\'|`[^`]*`'
-_MATCHER = re.compile(rf"\s*({_LABEL})\s*(=~|!~|!=|=)\s*({_VALUE})\s*(,|$)", re.DOTALL)
-
-
-class SelectorError(ValueError):
-    """An extra selector that is not a comma-separated list of label matchers."""
-
-
-def parse_matchers(text: str) -> tuple[str, ...]:
-    """Split ``env="prod", team=~"a|b"`` into normalised matchers; raise ``SelectorError``.
-
-    Surrounding braces are accepted (``{env="prod"}``); values keep their quoting.
-    """
-    body = text.strip()
-    if body.startswith("{") and body.endswith("}"):
-        body = body[1:-1].strip()
-    matchers: list[str] = []
-    pos = 0
-    while pos < len(body):
-        match = _MATCHER.match(body, pos)
-        if match is None:
-            raise SelectorError(
-                f"cannot parse label matchers at {body[pos:]!r}: expected "
-                'name="value", name!="value", name=~"regex" or name!~"regex", comma-separated')
-        name, op, value = match.group(1), match.group(2), match.group(3)
-        if name == "__name__":
-            raise SelectorError("a matcher on __name__ would change which metric every panel reads")
-        matchers.append(f"{name}{op}{value}")
-        pos = match.end()
-        if match.group(4) == "," and pos >= len(body):
-            break  # one trailing comma is fine
-    return tuple(matchers)
-
 
 @dataclass(frozen=True)
 class Selector:

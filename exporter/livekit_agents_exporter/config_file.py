@@ -1,7 +1,9 @@
-"""Reading YAML configuration files with one clear error naming the file and the key.
+"""The one strict reader of the project's YAML configuration files, and its one error.
 
-Every configuration file the exporter reads (the web configuration, the alert-rules
-configuration) goes through here, so a user who gets something wrong sees one line::
+Every configuration file the project reads (the web configuration, the mixin
+configuration of the alert pack and the dashboard) goes through ``read_yaml``: a regular
+file of at most 1 MiB, UTF-8, safe YAML with duplicate keys refused. A user who gets
+something wrong sees one line::
 
     web.yml: tls_server_config.min_version: must be one of TLS10, TLS11, TLS12, TLS13, got 'TLS14'
 
