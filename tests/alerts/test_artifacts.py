@@ -11,5 +11,5 @@ def test_committed_alert_files_match_the_generator() -> None:
     for name, text in artifacts().items():
         committed = (ALERTS_DIR / name).read_text()
         assert committed == text, (
-            f"alerts/{name} drifted from the generator: run "
-            f"`python -m livekit_agents_exporter.rules` and commit the result")
+            f"alerts/{name} drifted from the generator: run `make generate` and commit "
+            "the result")

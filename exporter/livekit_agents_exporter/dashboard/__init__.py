@@ -4,7 +4,7 @@
     text = render_json(DashboardOptions(selector=('env="prod"',)))
 
 The builders need ``grafana-foundation-sdk`` (the ``dashboard`` extra), never
-livekit-agents; they are imported lazily, so ``options`` and ``promql`` work without it.
+livekit-agents; they are imported lazily, so ``options`` and ``queries`` work without it.
 The committed ``grafana/livekit-agents-saturation.json`` is ``render_json()``.
 """
 

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 from . import recording as r
 from .config import ALERTS, AlertConfig, RulesConfig
-from .promql import (
+from ..promql import (
     CAPACITY_REASONS,
     HANDLER_FAILURE_REASONS,
     RATE_WINDOW,

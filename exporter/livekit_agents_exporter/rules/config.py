@@ -89,6 +89,21 @@ def string(value: Any) -> str:
     return value
 
 
+def dashboard_uid(value: Any) -> str:
+    text = string(value)
+    if not re.match(r"^[a-zA-Z0-9_-]{1,40}$", text):
+        raise ValueError(f"must be 1 to 40 letters, digits, '-' or '_' (a Grafana uid), "
+                         f"got {value!r}")
+    return text
+
+
+def title(value: Any) -> str:
+    text = string(value)
+    if not text.strip() or not text.isprintable():
+        raise ValueError(f"must be a non-empty line of text, got {value!r}")
+    return text
+
+
 def one_of(*choices: str) -> Check:
     def check(value: Any) -> str:
         if value not in choices:
@@ -332,8 +347,12 @@ SCHEMA: Schema = {
     "grafana_url": Option("", url,
                           "base URL of your Grafana; when set, alerts link the saturation "
                           "dashboard in a dashboard_url annotation"),
-    "dashboard_uid": Option("livekit-agents-saturation", string,
-                            "uid of the saturation dashboard in that Grafana"),
+    "dashboard_uid": Option("livekit-agents-saturation", dashboard_uid,
+                            "uid of the saturation dashboard: the one the alerts link, and "
+                            "the one `livekit-agents-exporter dashboard` renders"),
+    "dashboard_title": Option("LiveKit Agents / Worker saturation", title,
+                              "title of the dashboard `livekit-agents-exporter dashboard` "
+                              "renders"),
     "prometheus_rule": Section("metadata of the PrometheusRule object (--format operator)", {
         "name": Option("livekit-agents", k8s_name(allow_empty=False), "metadata.name"),
         "namespace": Option("", k8s_name(allow_empty=True),
@@ -379,6 +398,7 @@ class RulesConfig:
     runbook_base_url: str
     grafana_url: str
     dashboard_uid: str
+    dashboard_title: str
     prometheus_rule: Mapping[str, Any]
     alerts: Mapping[str, AlertConfig]
     server_log: Mapping[str, Any] = field(default_factory=dict)  # its alerts are in alerts
@@ -489,6 +509,7 @@ def _build(values: dict[str, Any]) -> RulesConfig:
         runbook_base_url=values["runbook_base_url"],
         grafana_url=values["grafana_url"],
         dashboard_uid=values["dashboard_uid"],
+        dashboard_title=values["dashboard_title"],
         prometheus_rule=values["prometheus_rule"],
         alerts=alerts,
         server_log={k: v for k, v in values["server_log"].items() if k != "alerts"},
@@ -509,7 +530,7 @@ def example_config() -> str:
         "# livekit-agents-exporter alert pack: every configuration key with its default.",
         "# Copy what you change into your own file (unset keys keep their defaults) and render:",
         "#   livekit-agents-exporter rules --config my-config.yaml -o livekit-agents.rules.yaml",
-        "# Generated from the schema by `python -m livekit_agents_exporter.rules`; do not edit.",
+        "# Generated from the schema by `make generate`; do not edit.",
     ]
 
     def emit(schema: Schema, indent: str, in_alert: bool = False) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from .. import metrics as m
 from .alerting import Scope, _dashboard_url
 from .config import AlertConfig, RulesConfig
-from .promql import number, record_name
+from ..promql import number, record_name
 
 RECORDING_GROUP = "livekit-agents.server-log.rules"
 ALERT_GROUP = "livekit-agents.server-log.alerts"
