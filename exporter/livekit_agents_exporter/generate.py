@@ -25,6 +25,7 @@ from .commands.metrics_doc import (
 )
 
 REGENERATE = "make generate"  # what every drift message tells the reader to run
+MIXIN_DOC = "docs/MIXIN_CONFIG.md"
 
 
 def _replace_between(text: str, begin: str, end: str, body: str) -> str:
@@ -39,6 +40,21 @@ def update_readme(readme: Path) -> None:
         text = _replace_between(text, SERVER_LOG_TABLE_BEGIN, SERVER_LOG_TABLE_END,
                                 render_server_log_table())
     readme.write_text(text)
+
+
+def update_mixin_doc(doc: Path) -> None:
+    """The key tables of docs/MIXIN_CONFIG.md, from the configuration's schema."""
+    from .rules.config import (
+        ALERTS_TABLE_BEGIN,
+        ALERTS_TABLE_END,
+        KEYS_TABLE_BEGIN,
+        KEYS_TABLE_END,
+        alerts_table,
+        keys_table,
+    )
+
+    text = _replace_between(doc.read_text(), KEYS_TABLE_BEGIN, KEYS_TABLE_END, keys_table())
+    doc.write_text(_replace_between(text, ALERTS_TABLE_BEGIN, ALERTS_TABLE_END, alerts_table()))
 
 
 def _checkout(root: Path) -> str | None:
@@ -67,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     from .server_log import write_copies
 
     update_readme(root / "README.md")
+    update_mixin_doc(root / MIXIN_DOC)
+    print(f"regenerated the key tables of {MIXIN_DOC}")
     for path in write_copies(root):
         print(f"regenerated {path.relative_to(root)}")
     for path in write_artifacts(root / "alerts"):
