@@ -145,7 +145,8 @@ class ConfigMap:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(file, key or "(top level)", f"must be a mapping, got {type_name(data)}")
+            raise ConfigError(file, key or "(top level)",
+                              f"must be a mapping, got {type_name(data)}")
         for name in data:
             if not isinstance(name, str):
                 raise ConfigError(file, self._join(key, repr(name)),
@@ -195,7 +196,7 @@ class ConfigMap:
         return value
 
     def take_str_list(self, name: str) -> list[str]:
-        values = self.take(name, list, [])
+        values: list[str] = self.take(name, list, [])
         for i, item in enumerate(values):
             if not isinstance(item, str):
                 raise self.error(f"{name}[{i}]", f"must be a string, got {type_name(item)}")
@@ -209,7 +210,8 @@ class ConfigMap:
         unknown = [k for k in self.data if k not in self._taken]
         if unknown:
             known = ", ".join(sorted(self._taken)) or "none"
-            raise self.error(_short(unknown[0]).strip("'"), f"unknown key (known keys here: {known})")
+            raise self.error(_short(unknown[0]).strip("'"),
+                             f"unknown key (known keys here: {known})")
 
 
 def one_of(*allowed: str) -> Callable[[Any], str | None]:

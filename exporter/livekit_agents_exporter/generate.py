@@ -61,7 +61,8 @@ def _checkout(root: Path) -> str | None:
     """Why ``root`` is not a source checkout of this project, or None when it is."""
     readme = root / "README.md"
     if not readme.is_file() or TABLE_BEGIN not in readme.read_text(errors="replace"):
-        return f"{root.resolve()}: no README.md with the metric table markers (run from the checkout)"
+        return (f"{root.resolve()}: no README.md with the metric table markers "
+                "(run from the checkout)")
     if not (root / "alerts").is_dir():
         return f"{root.resolve()}: no alerts/ directory (run from the checkout)"
     return None

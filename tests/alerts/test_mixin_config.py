@@ -75,7 +75,8 @@ def test_the_docs_error_lines(command: str, tmp_path: Path,
     """Both commands read the file strictly and say so in the documented line."""
     pytest.importorskip("grafana_foundation_sdk")
     path = tmp_path / "mixin.yaml"
-    path.write_text("# mine\nselector: 'job=\"a\"'\nserver_target_load: 0.8\nselector: 'job=\"b\"'\n")
+    path.write_text("# mine\nselector: 'job=\"a\"'\nserver_target_load: 0.8\n"
+                    "selector: 'job=\"b\"'\n")
     assert main([command, "--config", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == (f"livekit-agents-exporter {command}: error: {path}: invalid YAML at line 4, "

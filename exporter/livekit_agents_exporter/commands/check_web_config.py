@@ -9,9 +9,13 @@ otherwise. Serving commands add the flag with ``add_web_config_argument``.
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from ..cli import UsageError
 from ..config_file import ConfigError
+
+if TYPE_CHECKING:  # loading it needs ssl: only when a file is given
+    from ..web_config import WebConfig
 
 FLAG = "--web.config.file"
 
@@ -24,7 +28,7 @@ def add_web_config_argument(parser: argparse.ArgumentParser) -> None:
              "basic auth for /metrics (see docs/SECURITY_AND_RELIABILITY.md)")
 
 
-def web_config_from_args(args: argparse.Namespace) -> object | None:
+def web_config_from_args(args: argparse.Namespace) -> WebConfig | None:
     """The loaded ``WebConfig`` for ``--web.config.file``, or None; bad files are a UsageError."""
     path = getattr(args, "web_config_file", None)
     if not path:
@@ -44,5 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     args.web_config_file = args.file
     config = web_config_from_args(args)
-    print(f"{args.file}: OK: {config.describe()}")  # type: ignore[union-attr]
+    assert config is not None  # the file argument is required
+    print(f"{args.file}: OK: {config.describe()}")
     return 0

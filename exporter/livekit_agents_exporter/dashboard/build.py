@@ -42,10 +42,10 @@ def build_dashboard(options: DashboardOptions | None = None) -> dash_m.Dashboard
             builder = builder.with_panel(panel)
     dashboard = builder.build()
     register_default_plugins()  # the panel plugins' defaults, used below
-    for number, panel in enumerate(dashboard.panels or [], start=1):
-        panel.id_val = number
-        if isinstance(panel, dash_m.Panel):
-            _default_custom_field_config(panel)
+    for number, built in enumerate(dashboard.panels or [], start=1):
+        built.id_val = number
+        if isinstance(built, dash_m.Panel):
+            _default_custom_field_config(built)
     return dashboard
 
 
@@ -62,7 +62,8 @@ def _default_custom_field_config(panel: dash_m.Panel) -> None:
 
 def to_dict(dashboard: dash_m.Dashboard) -> dict[str, Any]:
     """The plain JSON document (what Grafana imports)."""
-    return json.loads(json.dumps(dashboard, cls=JSONEncoder))
+    document: dict[str, Any] = json.loads(json.dumps(dashboard, cls=JSONEncoder))
+    return document
 
 
 def render_json(options: DashboardOptions | None = None) -> str:

@@ -23,6 +23,11 @@ RANGE = "$__range"
 TARGET_LOAD = "$target_load"
 
 
+def _label(matcher: str) -> str:
+    """The label name of a normalised matcher (``env="prod"`` -> ``env``)."""
+    return re.split(r"[=!]", matcher, maxsplit=1)[0]
+
+
 @dataclass(frozen=True)
 class Selector:
     """The label matchers and groupings of every query."""
@@ -111,8 +116,7 @@ class Selector:
         parts = ['alertname=~"LiveKitAgents.*"']
         if state:
             parts.append(f'alertstate="{state}"')
-        kept = [mt for mt in self.extra
-                if re.match(r"\w+", mt) and re.match(r"\w+", mt)[0] in self.aggregation_labels]
+        kept = [mt for mt in self.extra if _label(mt) in self.aggregation_labels]
         parts += ['cluster=~"$cluster"', 'namespace=~"$namespace"',
                   'agent_name=~"$agent_name"', *kept]
         return f"{series}{{{', '.join(parts)}}}"

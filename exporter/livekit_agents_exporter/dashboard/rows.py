@@ -108,8 +108,10 @@ def capacity_row(sel: Selector) -> Row:
             "load_threshold and against the server's target_load. The lower one is the "
             "capacity left; scale out before it reaches 0.",
             "percentunit", [
-                Query(cap.headroom_ratio("threshold", sel.fleet), f"vs threshold {sel.fleet_legend}"),
-                Query(cap.headroom_ratio("target", sel.fleet), f"vs target load {sel.fleet_legend}"),
+                Query(cap.headroom_ratio("threshold", sel.fleet),
+                      f"vs threshold {sel.fleet_legend}"),
+                Query(cap.headroom_ratio("target", sel.fleet),
+                      f"vs target load {sel.fleet_legend}"),
             ], max_val=1, steps=(Step("red"), Step("orange", 0.1), Step("transparent", 0.25))),
     ])
 
@@ -181,7 +183,8 @@ def jobs_row(sel: Selector) -> Row:
             f"({_s('worker_pending_assignments')}); on 1.8 those count in the effective load.",
             "none", [
                 Query(sel.raw("worker_active_jobs"), f"running {sel.worker_legend}"),
-                Query(sel.raw("worker_pending_assignments"), f"awaiting assignment {sel.worker_legend}"),
+                Query(sel.raw("worker_pending_assignments"),
+                      f"awaiting assignment {sel.worker_legend}"),
             ], dashed="^awaiting assignment .*"),
     ])
 
@@ -255,8 +258,8 @@ def latency_row(sel: Selector) -> Row:
             "Dispatch latency (offer to launch)",
             f"Percentiles of the time from the job offer arriving to the job being launched "
             f"({m.BY_SHORT['job_dispatch_latency_seconds'].name}), per agent.",
-            "s", [Query(sel.quantile(q, "job_dispatch_latency_seconds"), f"{name} {sel.fleet_legend}")
-                  for q, name in QUANTILES]),
+            "s", [Query(sel.quantile(q, "job_dispatch_latency_seconds"),
+                        f"{name} {sel.fleet_legend}") for q, name in QUANTILES]),
         timeseries_panel(
             "Answer latency (offer to answer)",
             f"Percentiles of the time from the job offer arriving to the answer being sent "
@@ -368,7 +371,8 @@ def health_row(sel: Selector) -> Row:
             f"99th percentile of one load_fnc call "
             f"({m.BY_SHORT['load_fnc_duration_seconds'].name}), per agent. On 1.8 it runs "
             f"before every offer is answered, so a slow one delays answers.",
-            "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"), f"p99 {sel.fleet_legend}")],
+            "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"),
+                        f"p99 {sel.fleet_legend}")],
             w=6),
         timeseries_panel(
             "Exporter errors",
@@ -378,7 +382,8 @@ def health_row(sel: Selector) -> Row:
             f"workers without any show 0 as component 'none'.",
             "ops", [Query(f"{sel.sum_rate('exporter_errors', f'{sel.worker}, component')}\n"
                           f"  or on ({sel.worker})\n"
-                          f"label_replace(sum by ({sel.worker}) ({sel.raw('worker_registered')}) * 0, "
+                          f"label_replace(sum by ({sel.worker}) "
+                          f"({sel.raw('worker_registered')}) * 0, "
                           f'"component", "none", "", "")',
                           "{{component}} " + sel.worker_legend)], w=6, stacked=True, bars=True),
     ])

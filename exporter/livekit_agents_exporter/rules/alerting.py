@@ -12,8 +12,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from . import recording as r
-from .config import ALERTS, AlertConfig, RulesConfig
 from ..promql import (
     CAPACITY_REASONS,
     HANDLER_FAILURE_REASONS,
@@ -22,6 +20,8 @@ from ..promql import (
     Q,
     number,
 )
+from . import recording as r
+from .config import ALERTS, AlertConfig, RulesConfig
 
 GROUP_NAME = "livekit-agents.alerts"
 

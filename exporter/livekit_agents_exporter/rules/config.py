@@ -254,7 +254,8 @@ ALERTS: dict[str, Section] = {
         "headroom reaches zero within the horizon on the current trend", "warning", "10m",
         horizon=Option("1h", duration(allow_zero=False),
                        "how far ahead the trend is extrapolated"),
-        lookback=Option("1h", duration(allow_zero=False), "how much history the trend is fitted on"),
+        lookback=Option("1h", duration(allow_zero=False),
+                        "how much history the trend is fitted on"),
         trend_window=_window("5m", "the headroom must also be falling over this recent window "
                              "(a step down followed by a flat line is not a trend)"),
         headroom_below=Option(0.5, number_in(0, 1, low_open=True),

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .config import RulesConfig
 from ..promql import RATE_WINDOW, Q, record_name
+from .config import RulesConfig
 
 # per worker
 WORKER_AVAILABLE = record_name("instance", "worker_available", "bool")
