@@ -32,6 +32,18 @@ ROUTING_REASONS = ("on_request",)
 assert {*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS, *ROUTING_REASONS} == set(m.REJECT_REASONS)
 
 
+def worker_grouping(aggregation_labels: tuple[str, ...],
+                    worker_labels: tuple[str, ...]) -> tuple[str, ...]:
+    """The labels of one worker process: aggregation labels, worker labels, agent name."""
+    return (*aggregation_labels, *worker_labels, m.AGENT_LABEL)
+
+
+def dedup(expr: str, grouping: tuple[str, ...]) -> str:
+    """One series per worker process: the same worker read by two scrape configs or two
+    Prometheus replicas (series that differ only in other labels) counts once."""
+    return f"max by ({', '.join(grouping)}) ({expr})"
+
+
 def record_name(level: str, metric: str, operations: str) -> str:
     """``level:metric:operations``; ``metric`` gets the catalogue's prefix."""
     return f"{level}:{m.PREFIX}{metric}:{operations}"
@@ -48,8 +60,7 @@ class Q:
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
         self.agent_labels = (*config.aggregation_labels, m.AGENT_LABEL)
-        self.worker_labels = (*config.aggregation_labels, *config.worker_labels,
-                              m.AGENT_LABEL)
+        self.worker_labels = worker_grouping(config.aggregation_labels, config.worker_labels)
 
     def _select(self, name: str) -> str:
         return f"{name}{{{self.config.selector}}}" if self.config.selector else name
@@ -77,9 +88,8 @@ class Q:
         return f"by ({', '.join((*self.worker_labels, *extra))})"
 
     def dedup(self, expr: str, *extra: str) -> str:
-        """One series per worker process: the same worker read by two scrape configs or
-        two Prometheus replicas (series that differ only in other labels) counts once."""
-        return f"max {self.worker_by(*extra)} ({expr})"
+        """``dedup`` by one worker process's labels plus ``extra``."""
+        return dedup(expr, (*self.worker_labels, *extra))
 
     def reasons(self, reasons: tuple[str, ...]) -> str:
         """A regex matching these refusal reasons, for ``reason=~"..."``."""
@@ -188,10 +198,13 @@ class Worker:
         return (f"(((({self.target_load} - {self.load}) > 0) and {self.registered} == 1 "
                 f"unless {self.full} == 1)\n  or {cap} * 0)")
 
-    def headroom_ratio(self, against: str, by: str | None) -> str:
+    def headroom_ratio(self, against: str, by: str | None,
+                       one_per_worker: Callable[[str], str] = str) -> str:
         """Headroom over capacity, ``against`` the workers' ``threshold`` or the server's
-        ``target`` load, summed ``by`` these labels (all workers when None)."""
+        ``target`` load, summed ``by`` these labels (all workers when None), each worker's
+        figure reduced by ``one_per_worker`` first (``dedup``)."""
         head, cap = ((self.threshold_headroom, self.threshold_capacity) if against == "threshold"
                      else (self.target_headroom, self.target_capacity))
+        head, cap = one_per_worker(f"\n{head}\n"), one_per_worker(f"\n{cap}\n")
         group = f" by ({by})" if by else ""
         return f"sum{group} (\n{head}\n)\n/\n(sum{group} (\n{cap}\n) > 0)"

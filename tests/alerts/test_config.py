@@ -69,7 +69,7 @@ def test_selector_is_injected_into_every_raw_selector() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("alerts: [\n  x", "c.yaml: invalid YAML at line 2, column 4"),
-    ("- 1\n- 2\n", "c.yaml: expected a mapping of keys"),
+    ("- 1\n- 2\n", "c.yaml: (top level): must be a mapping, got a list"),
     ("selctor: x\n", "c.yaml: selctor: unknown key; did you mean 'selector'?"),
     ("alerts:\n  capacity_lo:\n    for: 5m\n",
      "c.yaml: alerts.capacity_lo: unknown key; did you mean 'capacity_low'?"),

@@ -40,11 +40,18 @@ WORKERS = [
 ]
 
 
+# w0 and w1 are also read through a second Prometheus replica (series that differ only in
+# a label that is not a worker label): each still counts once, in the rules and the stats
+READ_TWICE = {0, 1}
+
+
 def _input_series() -> list[dict[str, str]]:
     out = []
-    for i, (agent, reg, full, drain, load, eff, thr) in enumerate(WORKERS):
+    copies = [(i, w, "") for i, w in enumerate(WORKERS)]
+    copies += [(i, WORKERS[i], ', prometheus_replica="b"') for i in sorted(READ_TWICE)]
+    for i, (agent, reg, full, drain, load, eff, thr), replica in copies:
         labels = (f'job="livekit-agents", instance="w{i}:9464", agent_name="{agent}", '
-                  f'cluster="eu", namespace="voice"')
+                  f'cluster="eu", namespace="voice"{replica}')
         for short, value in (("worker_registered", reg), ("worker_full", full),
                              ("worker_draining", drain), ("worker_load_ratio", load),
                              ("worker_effective_load_ratio", eff),
@@ -114,8 +121,9 @@ def _formula(expr: str, target_load: str) -> str:
 ], ids=["defaults", "custom"])
 def test_dashboard_and_rules_write_the_same_worker_formulas(overrides: dict[str, Any]) -> None:
     """The availability and full-worker formulas of the dashboard's stats are, matchers
-    aside, the recording rules' (both come from ``promql.Worker``), and the dashboard
-    groups per agent by the rules' aggregation labels."""
+    aside, the recording rules' (both come from ``promql.Worker`` and ``promql.dedup``,
+    one series per worker process), and the dashboard groups per agent by the rules'
+    aggregation labels."""
     from livekit_agents_exporter.dashboard import DashboardOptions, to_dict
     from livekit_agents_exporter.dashboard.build import build_dashboard
     from livekit_agents_exporter.rules import load_config, render_rules
@@ -130,9 +138,8 @@ def test_dashboard_and_rules_write_the_same_worker_formulas(overrides: dict[str,
 
     able = _formula(exprs["Workers able to take a job"][0], "$target_load")
     available = _formula(rules[r.WORKER_AVAILABLE], rule_target)
-    # rule: max by (<worker labels>) (\n<formula>\n); dashboard: sum(\n<formula>\n)
-    inner = available.split("(\n", 1)[1].rsplit("\n)", 1)[0]
-    assert able == f"sum(\n{inner}\n)", (able, available)
+    # the rule is one worker's availability, deduplicated; the stat sums exactly that
+    assert able == f"sum(\n{available}\n)", (able, available)
 
     full = _formula(exprs["Workers full"][0], "$target_load")
     assert full.startswith("sum(") and full.endswith(")"), full

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 from .. import metrics as m
-from ..promql import Worker
+from ..promql import Worker, dedup, worker_grouping
 
 # Dashboard variables that filter every selector, in the order they appear on top.
 FILTER_VARIABLES = ("cluster", "namespace", "job", "agent_name", "instance")
@@ -55,6 +55,11 @@ class Selector:
     @property
     def worker_legend(self) -> str:
         return " ".join(f"{{{{{label}}}}}" for label in (m.AGENT_LABEL, *self.worker_labels))
+
+    def one_per_worker(self, expr: str) -> str:
+        """The rules' per-worker deduplication (``promql.dedup``): a worker read by two
+        scrape configs counts once on the dashboard too."""
+        return dedup(expr, worker_grouping(self.aggregation_labels, self.worker_labels))
 
     def capacity(self) -> Worker:
         """The mixin's per-worker formulas over these selectors and ``$target_load``."""

@@ -36,6 +36,11 @@ HEADROOM_STEPS = (Step("red"), Step("orange", 0.1), Step("green", 0.25))
 LOAD_STEPS = (Step("green"), Step("orange", 0.8), Step("red", 1.0))
 
 
+def nl(expr: str) -> str:
+    """A multi-line expression on lines of its own inside the parentheses around it."""
+    return f"\n{expr}\n"
+
+
 def _s(short: str) -> str:
     """Query name of a metric, for descriptions."""
     return f"`{m.series(short)}`"
@@ -56,7 +61,7 @@ def capacity_row(sel: Selector) -> Row:
             "Workers registered",
             f"Worker processes holding a registered connection to the LiveKit server "
             f"(sum of {_s('worker_registered')}).",
-            "none", Query(f"sum({cap.registered})"),
+            "none", Query(f"sum({sel.one_per_worker(cap.registered)})"),
             steps=(Step("red"), Step("green", 1))),
         stat_panel(
             "Workers able to take a job",
@@ -64,13 +69,13 @@ def capacity_row(sel: Selector) -> Row:
             "not draining, reported load below the server's target_load ($target_load) and "
             "effective load below their own load_threshold. 0 means the next call finds no "
             "worker and is lost.",
-            "none", Query(f"sum(\n{cap.available}\n)"),
+            "none", Query(f"sum(\n{sel.one_per_worker(nl(cap.available))}\n)"),
             steps=(Step("red"), Step("orange", 1), Step("green", 2))),
         stat_panel(
             "Workers full",
             f"Registered workers whose last status sent to the server was WS_FULL, full or "
             f"draining ({_s('worker_full')}).",
-            "none", Query(f"sum({cap.full_registered})"),
+            "none", Query(f"sum({sel.one_per_worker(cap.full_registered)})"),
             steps=(Step("green"), Step("orange", 1))),
         stat_panel(
             "Headroom vs worker threshold",
@@ -78,7 +83,7 @@ def capacity_row(sel: Selector) -> Row:
             "full of max(0, load_threshold - effective load), divided by the sum of "
             "load_threshold (an infinite dev-mode threshold counts as 1). Draining and "
             "unregistered workers are left out.",
-            "percentunit", Query(cap.headroom_ratio("threshold", None)),
+            "percentunit", Query(cap.headroom_ratio("threshold", None, sel.one_per_worker)),
             steps=HEADROOM_STEPS, decimals=0),
         stat_panel(
             "Headroom vs server target load",
@@ -86,21 +91,24 @@ def capacity_row(sel: Selector) -> Row:
             "WS_AVAILABLE workers of max(0, target_load - reported load), the server's bid, "
             "divided by target_load times the workers that count. A worker whose "
             "load_threshold is above target_load can look available here yet win no job.",
-            "percentunit", Query(cap.headroom_ratio("target", None)),
+            "percentunit", Query(cap.headroom_ratio("target", None, sel.one_per_worker)),
             steps=HEADROOM_STEPS, decimals=0),
         stat_panel(
             "Active jobs",
             f"Jobs running on the selected workers now (sum of {_s('worker_active_jobs')}).",
-            "none", Query(f"sum({sel.raw('worker_active_jobs')})")),
+            "none", Query(f"sum({sel.one_per_worker(sel.raw('worker_active_jobs'))})")),
         timeseries_panel(
             "Workers by state",
             "Per agent: workers registered, able to take a job (same definition as the stat "
             "above) and full. A falling 'able' line with a flat 'registered' line is "
             "saturation coming; 'able' at 0 loses calls.",
             "none", [
-                Query(f"sum by ({sel.fleet}) ({cap.registered})", f"registered {sel.fleet_legend}"),
-                Query(f"sum by ({sel.fleet}) (\n{cap.available}\n)", f"able {sel.fleet_legend}"),
-                Query(f"sum by ({sel.fleet}) ({cap.full_registered})", f"full {sel.fleet_legend}"),
+                Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(cap.registered)})",
+                      f"registered {sel.fleet_legend}"),
+                Query(f"sum by ({sel.fleet}) (\n{sel.one_per_worker(nl(cap.available))}\n)",
+                      f"able {sel.fleet_legend}"),
+                Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(cap.full_registered)})",
+                      f"full {sel.fleet_legend}"),
             ]),
         timeseries_panel(
             "Capacity headroom per agent",
@@ -108,9 +116,9 @@ def capacity_row(sel: Selector) -> Row:
             "load_threshold and against the server's target_load. The lower one is the "
             "capacity left; scale out before it reaches 0.",
             "percentunit", [
-                Query(cap.headroom_ratio("threshold", sel.fleet),
+                Query(cap.headroom_ratio("threshold", sel.fleet, sel.one_per_worker),
                       f"vs threshold {sel.fleet_legend}"),
-                Query(cap.headroom_ratio("target", sel.fleet),
+                Query(cap.headroom_ratio("target", sel.fleet, sel.one_per_worker),
                       f"vs target load {sel.fleet_legend}"),
             ], max_val=1, steps=(Step("red"), Step("orange", 0.1), Step("transparent", 0.25))),
     ])
@@ -174,7 +182,8 @@ def jobs_row(sel: Selector) -> Row:
             "Active jobs per agent",
             f"Jobs running, summed per agent ({_s('worker_active_jobs')}).",
             "none",
-            [Query(f"sum by ({sel.fleet}) ({sel.raw('worker_active_jobs')})", sel.fleet_legend)],
+            [Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(sel.raw('worker_active_jobs'))})",
+                   sel.fleet_legend)],
             stacked=True),
         timeseries_panel(
             "Jobs per worker",

@@ -8,7 +8,6 @@ naming the source (file or ``overrides``), the dotted key and what is wrong.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..config_file import ConfigError, read_yaml
+from ..config_file import ConfigError, ConfigMap, read_yaml
 from ..prometheus_syntax import LABEL_NAME, Duration, SelectorError, parse_matchers
 
 SEVERITIES = ("critical", "warning", "info")
@@ -424,24 +423,22 @@ class RulesConfig:
 
 def _walk(schema: Schema, data: Any, source: str, path: str) -> dict[str, Any]:
     """Checks ``data`` against ``schema``: returns the normalised subset it sets."""
-    if not isinstance(data, dict):
-        raise ConfigError(source, path, f"expected a mapping of keys, got {_short(data)}")
+    section = ConfigMap(data, source, path)  # a mapping with string keys, or ConfigError
     out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{path}.{key}" if path else str(key)
-        spec = schema.get(key) if isinstance(key, str) else None
+    for key in list(section):
+        spec = schema.get(key)
         if spec is None:
-            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else \
-                f"; valid keys: {', '.join(schema)}"
-            raise ConfigError(source, dotted, f"unknown key{hint}")
+            section.finish(known=schema)  # every key before this one was taken: raises for it
+            continue
+        value = section.value(key)
         if isinstance(spec, Section):
-            out[key] = _walk(spec.keys, {} if value is None else value, source, dotted)
+            out[key] = _walk(spec.keys, value, source, section.path(key))
             continue
         try:
             out[key] = spec.check(value)
         except ValueError as exc:
-            raise ConfigError(source, dotted, str(exc)) from None
+            raise section.error(key, str(exc)) from None
+    section.finish(known=schema)
     return out
 
 
