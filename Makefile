@@ -99,7 +99,7 @@ test-matrix: $(MATRIX_STAMPS)
 	if [ -n "$$failed" ]; then echo "test-matrix: failed on$$failed"; exit 1; fi
 
 generate: $(VENV_NEW)/.installed
-	$(VENV_NEW)/bin/python -m livekit_agents_exporter.generate
+	$(VENV_NEW)/bin/python -m livekit_agents_exporter.generate --root .
 	$(VENV_NEW)/bin/python benchmarks/report.py --readme-only
 
 bench: $(VENV_NEW)/.installed

@@ -30,7 +30,7 @@ _LAZY = {
     "InstrumentationError": "load_probe",
     "DEFAULT_PORT": "http_server",
     "ExporterStartError": "http_server",
-    "ConfigError": "config_errors",
+    "ConfigError": "config_file",
     "load_web_config": "web_config",
     "__version__": "version",
 }

@@ -39,13 +39,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import extras
+from .prometheus_syntax import parse_duration
 
 # ssl, the YAML reader (yaml) and bcrypt are imported where a file needs them: a worker
 # without a web config never loads them (tests/packaging/test_imports.py)
 if TYPE_CHECKING:
     import ssl
 
-    from .config_errors import ConfigMap
+    from .config_file import ConfigMap
 
 # exporter-toolkit's names -> the members of ssl.TLSVersion
 TLS_VERSIONS = {"TLS10": "TLSv1", "TLS11": "TLSv1_1", "TLS12": "TLSv1_2", "TLS13": "TLSv1_3"}
@@ -100,8 +101,6 @@ _REQUIRE_ANY = ("Python's ssl module cannot require a client certificate without
 _BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 MAX_BCRYPT_COST = 14  # about 1 s per check already; 31 would be days
 MAX_PEM_BYTES = 1 << 20
-_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -153,7 +152,7 @@ def _version_name(version: ssl.TLSVersion) -> str:
 
 def load_web_config(path: str | os.PathLike[str]) -> WebConfig:
     """Read and validate a web configuration file; ``ConfigError`` names what is wrong."""
-    from .config_errors import ConfigMap, read_yaml
+    from .config_file import ConfigMap, read_yaml
 
     file = os.fspath(path)
     root = ConfigMap(read_yaml(file), file)
@@ -190,7 +189,7 @@ def _load_tls(sec: ConfigMap, base_dir: str,
               named: list[str]) -> tuple[ssl.SSLContext | None, str, list[str]]:
     import ssl
 
-    from .config_errors import one_of
+    from .config_file import one_of
 
     for key, reason in UNSUPPORTED.items():
         if key in sec:
@@ -280,7 +279,7 @@ def _set_ciphers(ctx: ssl.SSLContext, sec: ConfigMap, key: str, spec: str) -> No
 
 
 def _read(sec: ConfigMap, key: str, path: str) -> bytes:
-    from .config_errors import read_regular_file
+    from .config_file import read_regular_file
 
     try:
         return read_regular_file(path, MAX_PEM_BYTES)
@@ -337,7 +336,7 @@ def _load_client_ca(ctx: ssl.SSLContext, sec: ConfigMap, ca_file: str | None,
 
 
 def _load_headers(sec: ConfigMap) -> dict[str, str]:
-    from .config_errors import one_of
+    from .config_file import one_of
 
     headers = {}
     for name in list(sec):
@@ -375,24 +374,11 @@ def _load_users(sec: ConfigMap) -> dict[str, bytes]:
     return users
 
 
-def parse_duration(text: str) -> float | None:
-    """Seconds in a Go duration string ("15s", "1m30s", "250ms"); None when malformed."""
-    if text in ("0", ""):
-        return 0.0
-    pos, total = 0, 0.0
-    for match in _DURATION.finditer(text):
-        if match.start() != pos:
-            return None
-        total += float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-        pos = match.end()
-    return total if pos == len(text) and pos > 0 else None
-
-
 def _load_rate_limit(sec: ConfigMap) -> tuple[float, int] | None:
     if not sec.data:
         return None
     raw = sec.take("interval", (str, int), 0)
-    interval = raw * 1e-9 if isinstance(raw, int) else parse_duration(raw)
+    interval = raw * 1e-9 if isinstance(raw, int) else parse_duration(raw, go=True)
     if interval is None or interval < 0:
         raise sec.error("interval", f"must be a duration such as 100ms or 1s, got {raw!r}")
     burst = sec.take("burst", int, 0, check=lambda v: None if v >= 0 else "must not be negative")

@@ -11,5 +11,15 @@ def test_committed_alert_files_match_the_generator() -> None:
     for name, text in artifacts().items():
         committed = (ALERTS_DIR / name).read_text()
         assert committed == text, (
-            f"alerts/{name} drifted from the generator: run "
-            f"`python -m livekit_agents_exporter.rules` and commit the result")
+            f"alerts/{name} drifted from the generator: run `make generate` and commit "
+            "the result")
+
+
+def test_generate_writes_only_into_a_checkout_it_is_given(tmp_path, capsys) -> None:
+    """`make generate` passes the checkout; the installed package never guesses it."""
+    from livekit_agents_exporter.generate import main
+
+    assert main(["--root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no README.md with the metric table markers" in err, err
+    assert list(tmp_path.iterdir()) == []

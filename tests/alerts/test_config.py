@@ -9,6 +9,7 @@ from alert_files import ALERTS_DIR
 from hypothesis import given
 from hypothesis import strategies as st
 
+import livekit_agents_exporter
 from livekit_agents_exporter.rules import ConfigError, Duration, load_config, render_rules
 from livekit_agents_exporter.rules.config import ALERTS
 
@@ -68,7 +69,7 @@ def test_selector_is_injected_into_every_raw_selector() -> None:
 
 @pytest.mark.parametrize(("text", "message"), [
     ("alerts: [\n  x", "c.yaml: invalid YAML at line 2, column 4"),
-    ("- 1\n- 2\n", "c.yaml: expected a mapping of keys"),
+    ("- 1\n- 2\n", "c.yaml: (top level): must be a mapping, got a list"),
     ("selctor: x\n", "c.yaml: selctor: unknown key; did you mean 'selector'?"),
     ("alerts:\n  capacity_lo:\n    for: 5m\n",
      "c.yaml: alerts.capacity_lo: unknown key; did you mean 'capacity_low'?"),
@@ -96,7 +97,8 @@ def test_selector_is_injected_into_every_raw_selector() -> None:
      "c.yaml: aggregation_labels: expected a list of label names, got 'cluster'"),
     ("aggregation_labels: [agent_name]\n",
      "c.yaml: aggregation_labels: 'agent_name' is used by the rules themselves"),
-    ("selector: '{job=\"x\"}'\n", "c.yaml: selector: must be label matchers without braces"),
+    ("selector: 'job=\"x\" env=\"y\"'\n", "c.yaml: selector: cannot parse label matchers at "),
+    ("selector: '__name__=\"up\"'\n", "c.yaml: selector: a matcher on __name__ would change"),
     ("selector: ''\n", "c.yaml: selector: must not be empty while alerts.target_down is enabled"),
     ("grafana_url: grafana\n", "c.yaml: grafana_url: must be an http(s) URL, got 'grafana'"),
     ("prometheus_rule:\n  name: Livekit_Rules\n", "c.yaml: prometheus_rule.name: must be a "
@@ -118,13 +120,32 @@ def test_bad_config_is_one_line_naming_file_and_key(tmp_path: Path, text: str,
 
 
 def test_missing_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read: No such file"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: cannot read the file: No such file"):
         load_config(tmp_path / "nope.yaml")
 
 
 def test_bad_overrides_are_named_as_overrides() -> None:
     with pytest.raises(ConfigError, match=r"^overrides: alerts\.no_capacity\.for: must be"):
         load_config(overrides={"alerts": {"no_capacity": {"for": "soon"}}})
+
+
+def test_duplicate_keys_are_refused_like_in_every_config_file(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("server_target_load: 0.8\nserver_target_load: 0.6\n")
+    with pytest.raises(livekit_agents_exporter.ConfigError,
+                       match=r"c\.yaml: invalid YAML at line 2, column 1: duplicate key "
+                             r"'server_target_load' \(first on line 1\)"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("written", [
+    '{job="livekit-agents", env=~"prod|staging"}',
+    "job='livekit-agents',env=~`prod|staging`,",
+])
+def test_selector_takes_the_dashboards_syntax(written: str) -> None:
+    config = load_config(overrides={"selector": written})
+    assert config.selector.replace("'", '"').replace("`", '"') == \
+        'job="livekit-agents", env=~"prod|staging"', config.selector
 
 
 @given(st.integers(min_value=0, max_value=10**9))

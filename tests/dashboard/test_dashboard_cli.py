@@ -36,7 +36,54 @@ def test_options(tmp_path: Path) -> None:
     assert d["templating"]["list"][0]["current"]["value"] == "Prometheus (prod)"
     assert d["templating"]["list"][-1]["query"] == "0.65"
     exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
-    assert exprs and all('env="prod"' in e or "vector(" in e for e in exprs)
+    worker = [e for e in exprs if "server_dispatch" not in e and "ALERTS" not in e]
+    assert worker and all('env="prod"' in e or "vector(" in e for e in worker), worker
+    # the flag replaces the mixin's worker selector; the server log keeps its own
+    assert not any('job="livekit-agents"' in e for e in exprs)
+    server_log = [e for e in exprs if "server_dispatch" in e]
+    assert server_log and all('job="livekit-server-log"' in e for e in server_log), server_log
+
+
+MIXIN = """\
+selector: 'job="voice", env=~"prod|staging"'
+aggregation_labels: [region]
+worker_labels: [pod]
+server_target_load: 0.6
+dashboard_uid: voice-saturation
+dashboard_title: Voice / saturation
+"""
+
+
+def test_config_file_is_the_one_rules_reads(tmp_path: Path) -> None:
+    """One mixin file: the dashboard takes the selector, the aggregation and worker labels,
+    the target load and its identity from it, as `rules --config` takes the selector and
+    the aggregation labels."""
+    config = tmp_path / "mixin.yaml"
+    config.write_text(MIXIN)
+    out, rules = tmp_path / "d.json", tmp_path / "rules.yaml"
+    assert main(["dashboard", "--config", str(config), "-o", str(out)]) == 0
+    assert main(["rules", "--config", str(config), "-o", str(rules)]) == 0
+    d = json.loads(out.read_text())
+    assert (d["title"], d["uid"]) == ("Voice / saturation", "voice-saturation")
+    assert d["templating"]["list"][-1]["query"] == "0.6"
+    exprs = [t["expr"] for p in d["panels"] for t in p.get("targets", [])]
+    raw = [e for e in exprs if "livekit_agents_worker" in e]
+    assert raw and all('job="voice", env=~"prod|staging"' in e for e in raw), raw
+    assert any("sum by (region, agent_name) (" in e for e in exprs)
+    assert any("by (region, agent_name, pod" in e for e in exprs)
+    assert not any("cluster, namespace, agent_name" in e for e in exprs)
+    rule_text = rules.read_text()
+    assert 'job="voice", env=~"prod|staging"' in rule_text
+    assert "by (region, agent_name)" in rule_text
+
+
+def test_bad_config_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "mixin.yaml"
+    config.write_text("selector: 'job=voice'\n")
+    assert main(["dashboard", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{config}: selector: cannot parse label matchers at 'job=voice'" in err, err
 
 
 @pytest.mark.parametrize("argv, message", [

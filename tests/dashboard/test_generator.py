@@ -26,8 +26,9 @@ from livekit_agents_exporter.dashboard import (
     render_json,
     to_dict,
 )
+from livekit_agents_exporter.rules import load_config
 
-REGENERATE = "livekit-agents-exporter dashboard -o grafana/livekit-agents-saturation.json"
+REGENERATE = "make generate"
 
 
 def test_committed_json_matches_the_generator(committed_path: Path) -> None:
@@ -154,7 +155,12 @@ def test_every_range_query_uses_rate_interval(committed: dict[str, Any]) -> None
 
 
 def test_custom_options_reach_every_query() -> None:
-    options = DashboardOptions(title="Voice (prod)", uid="voice-prod", datasource="Prom prod",
+    """The selector reaches every worker query and variable, and the alert queries too
+    when its labels are aggregation labels (alerts keep only those)."""
+    mixin = load_config(overrides={"aggregation_labels": ["cluster", "namespace", "env", "team"],
+                                   "server_log": {"selector": 'env="prod", team!~"test.*"'}})
+    options = DashboardOptions(mixin=mixin, title="Voice (prod)", uid="voice-prod",
+                               datasource="Prom prod",
                                selector=parse_matchers('env="prod", team!~"test.*"'),
                                target_load=0.6)
     d = to_dict(build_dashboard(options))

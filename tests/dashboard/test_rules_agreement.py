@@ -9,6 +9,7 @@ numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -39,11 +40,18 @@ WORKERS = [
 ]
 
 
+# w0 and w1 are also read through a second Prometheus replica (series that differ only in
+# a label that is not a worker label): each still counts once, in the rules and the stats
+READ_TWICE = {0, 1}
+
+
 def _input_series() -> list[dict[str, str]]:
     out = []
-    for i, (agent, reg, full, drain, load, eff, thr) in enumerate(WORKERS):
+    copies = [(i, w, "") for i, w in enumerate(WORKERS)]
+    copies += [(i, WORKERS[i], ', prometheus_replica="b"') for i in sorted(READ_TWICE)]
+    for i, (agent, reg, full, drain, load, eff, thr), replica in copies:
         labels = (f'job="livekit-agents", instance="w{i}:9464", agent_name="{agent}", '
-                  f'cluster="eu", namespace="voice"')
+                  f'cluster="eu", namespace="voice"{replica}')
         for short, value in (("worker_registered", reg), ("worker_full", full),
                              ("worker_draining", drain), ("worker_load_ratio", load),
                              ("worker_effective_load_ratio", eff),
@@ -93,3 +101,52 @@ def test_fleet_stats_agree_with_the_recording_rules(committed: dict[str, Any],
     result = subprocess.run([promtool, "test", "rules", test_path.name], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+
+
+# --- the same formula text, not just the same numbers ----------------------------------
+
+_MATCHERS = re.compile(r"\{[^{}]*\}")
+
+
+def _formula(expr: str, target_load: str) -> str:
+    """An expression with its selectors' matchers and the target load taken out: what
+    is left is the formula."""
+    return _MATCHERS.sub("{}", expr).replace(target_load, "TARGET_LOAD")
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"selector": 'job="voice", env=~"prod|staging"', "aggregation_labels": ["region"],
+     "worker_labels": ["pod"], "server_target_load": 0.6},
+], ids=["defaults", "custom"])
+def test_dashboard_and_rules_write_the_same_worker_formulas(overrides: dict[str, Any]) -> None:
+    """The availability and full-worker formulas of the dashboard's stats are, matchers
+    aside, the recording rules' (both come from ``promql.Worker`` and ``promql.dedup``,
+    one series per worker process), and the dashboard groups per agent by the rules'
+    aggregation labels."""
+    from livekit_agents_exporter.dashboard import DashboardOptions, to_dict
+    from livekit_agents_exporter.dashboard.build import build_dashboard
+    from livekit_agents_exporter.rules import load_config, render_rules
+    from livekit_agents_exporter.rules import recording as r
+
+    config = load_config(overrides=overrides)
+    rules = {rule["record"]: rule["expr"] for g in render_rules(config)["groups"]
+             for rule in g["rules"] if "record" in rule}
+    d = to_dict(build_dashboard(DashboardOptions(mixin=config)))
+    exprs = {p["title"]: [t["expr"] for t in p["targets"]] for p in L.data_panels(d)}
+    rule_target = repr(config.server_target_load)
+
+    able = _formula(exprs["Workers able to take a job"][0], "$target_load")
+    available = _formula(rules[r.WORKER_AVAILABLE], rule_target)
+    # the rule is one worker's availability, deduplicated; the stat sums exactly that
+    assert able == f"sum(\n{available}\n)", (able, available)
+
+    full = _formula(exprs["Workers full"][0], "$target_load")
+    assert full.startswith("sum(") and full.endswith(")"), full
+    assert f"({full[4:-1]})" in _formula(rules[r.WORKERS_FULL], rule_target), \
+        (full, rules[r.WORKERS_FULL])
+
+    fleet = ", ".join((*config.aggregation_labels, "agent_name"))
+    assert f"sum by ({fleet}) (" in rules[r.WORKERS_AVAILABLE]
+    by_state = exprs["Workers by state"]
+    assert all(e.startswith(f"sum by ({fleet}) (") for e in by_state), by_state

@@ -15,8 +15,7 @@ def test_readme_metric_table_matches_catalogue():
     assert TABLE_BEGIN in text and TABLE_END in text, "README lost its metrics table markers"
     embedded = text.split(TABLE_BEGIN, 1)[1].split(TABLE_END, 1)[0].strip()
     assert embedded == render_table(), (
-        "README metric table is stale: run `livekit-agents-exporter metrics` and paste it "
-        "between the markers (or `make generate`)")
+        "README metric table is stale: run `make generate` and commit the result")
 
 
 def test_catalogue_follows_prometheus_naming():

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from security_support import PASSWORD, bcrypt_hash
 
-from livekit_agents_exporter.config_errors import ConfigError
-from livekit_agents_exporter.web_config import load_web_config, parse_duration
+from livekit_agents_exporter.config_file import ConfigError
+from livekit_agents_exporter.prometheus_syntax import parse_duration
+from livekit_agents_exporter.web_config import load_web_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -181,7 +182,7 @@ def test_unreadable_and_binary_files(tmp_path):
     ("1", None), ("s", None), ("1s2", None), ("-1s", None),
 ])
 def test_go_durations(text, seconds):
-    assert parse_duration(text) == seconds
+    assert parse_duration(text, go=True) == seconds
 
 
 # -- fuzz: any document yields a config or the documented ConfigError --------------------

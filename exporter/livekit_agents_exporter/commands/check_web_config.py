@@ -12,9 +12,9 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..cli import UsageError
-from ..config_errors import ConfigError
+from ..config_file import ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # loading it needs ssl: only when a file is given
     from ..web_config import WebConfig
 
 FLAG = "--web.config.file"
@@ -48,6 +48,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     args.web_config_file = args.file
     config = web_config_from_args(args)
-    assert config is not None  # a file was given
+    assert config is not None  # the file argument is required
     print(f"{args.file}: OK: {config.describe()}")
     return 0

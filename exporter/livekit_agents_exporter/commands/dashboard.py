@@ -1,7 +1,10 @@
 """``dashboard``: render the Grafana saturation dashboard (JSON ready to import).
 
-    livekit-agents-exporter dashboard -o livekit-agents-saturation.json \\
-        --selector 'env="prod"' --datasource Prometheus-prod
+    livekit-agents-exporter dashboard --config mixin.yaml -o livekit-agents-saturation.json \\
+        --datasource Prometheus-prod
+
+``--config`` is the mixin configuration ``rules --config`` reads too (docs/MIXIN_CONFIG.md);
+``--selector``, ``--title``, ``--uid`` and ``--target-load`` override its values.
 """
 
 from __future__ import annotations
@@ -14,42 +17,53 @@ from pathlib import Path
 
 from .. import extras
 from ..cli import UsageError
-from ..dashboard.options import DEFAULT_TARGET_LOAD, DEFAULT_TITLE, DEFAULT_UID, DashboardOptions
-from ..dashboard.promql import SelectorError, parse_matchers
+from ..config_file import ConfigError
+from ..dashboard.options import DashboardOptions
+from ..prometheus_syntax import SelectorError, parse_matchers
+from ..rules.config import load_config
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", metavar="FILE",
         help="write the dashboard JSON to FILE (default: standard output)")
-    parser.add_argument("--title", default=DEFAULT_TITLE,
-                        help="dashboard title (default: %(default)s)")
     parser.add_argument(
-        "--uid", default=DEFAULT_UID,
+        "--config", metavar="FILE",
+        help="the mixin configuration, the file `rules --config` reads: selector, "
+             "aggregation_labels, worker_labels, server_target_load, dashboard_uid, "
+             "dashboard_title (unset keys keep their defaults)")
+    parser.add_argument("--title", help="dashboard title (default: the config's dashboard_title)")
+    parser.add_argument(
+        "--uid",
         help="dashboard uid; change it to import several variants side by side "
-             "(default: %(default)s)")
+             "(default: the config's dashboard_uid)")
     parser.add_argument(
         "--datasource", metavar="NAME",
         help="default of the Prometheus datasource variable (name or uid); the variable "
              "stays, so it can still be changed in Grafana")
     parser.add_argument(
-        "--selector", metavar="MATCHERS", default="",
-        help="extra label matchers added to every query and variable, e.g. "
-             "'env=\"prod\", team=~\"voice|video\"'")
+        "--selector", metavar="MATCHERS",
+        help="label matchers on every worker query and variable, replacing the config's "
+             "selector (same syntax), e.g. 'env=\"prod\", team=~\"voice|video\"'")
     parser.add_argument(
-        "--target-load", type=float, default=DEFAULT_TARGET_LOAD, metavar="RATIO",
+        "--target-load", type=float, metavar="RATIO",
         help="default of the target_load variable, the LiveKit server's agents.target_load "
-             "(default: %(default)s)")
+             "(default: the config's server_target_load)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        selector = parse_matchers(args.selector)
+        mixin = load_config(args.config)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        selector = None if args.selector is None else parse_matchers(args.selector)
     except SelectorError as exc:
         raise UsageError(f"--selector: {exc}") from exc
     try:
-        options = DashboardOptions(title=args.title, uid=args.uid, datasource=args.datasource,
-                                   selector=selector, target_load=args.target_load)
+        options = DashboardOptions(mixin=mixin, title=args.title, uid=args.uid,
+                                   datasource=args.datasource, selector=selector,
+                                   target_load=args.target_load)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     extras.require("dashboard", "the dashboard generator")  # one sentence naming the extra

@@ -4,7 +4,7 @@
     text = render_json(DashboardOptions(selector=('env="prod"',)))
 
 The builders need ``grafana-foundation-sdk`` (the ``dashboard`` extra), never
-livekit-agents; they are imported lazily, so ``options`` and ``promql`` work without it.
+livekit-agents; they are imported lazily, so ``options`` and ``queries`` work without it.
 The committed ``grafana/livekit-agents-saturation.json`` is ``render_json()``.
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..prometheus_syntax import SelectorError, parse_matchers
 from .options import (
     COMMITTED_PATH,
     DEFAULT_TARGET_LOAD,
@@ -19,7 +20,6 @@ from .options import (
     DEFAULT_UID,
     DashboardOptions,
 )
-from .promql import SelectorError, parse_matchers
 
 __all__ = [
     "COMMITTED_PATH",

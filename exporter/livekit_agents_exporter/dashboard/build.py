@@ -13,7 +13,6 @@ from grafana_foundation_sdk.models import dashboard as dash_m
 
 from .options import DashboardOptions
 from .panels import row
-from .promql import Selector
 from .rows import ROWS
 from .variables import all_variables
 
@@ -22,10 +21,11 @@ REFRESH = "30s"
 TIME_FROM = "now-3h"
 
 
-def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Dashboard:
-    sel = Selector(options.selector)
+def build_dashboard(options: DashboardOptions | None = None) -> dash_m.Dashboard:
+    options = options or DashboardOptions()
+    sel = options.selection()
     builder = (
-        dash_b.Dashboard(options.title).uid(options.uid).tags(TAGS)
+        dash_b.Dashboard(options.dashboard_title).uid(options.dashboard_uid).tags(TAGS)
         .description("Saturation of LiveKit Agents workers: can the fleet take the next call, "
                      "how close it is to full, which workers are saturated, whether jobs are "
                      "refused or lost, and since when. Metrics from livekit-agents-exporter.")
@@ -33,7 +33,7 @@ def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Da
         .tooltip(dash_m.DashboardCursorSync.CROSSHAIR)
         .timepicker(dash_b.TimePicker().refresh_intervals(
             ["10s", "30s", "1m", "5m", "15m", "30m", "1h"]))
-        .variables(all_variables(sel, options.datasource, options.target_load))
+        .variables(all_variables(sel, options.datasource, options.server_target_load))
     )
     for make_row in ROWS:
         content = make_row(sel)
@@ -42,10 +42,10 @@ def build_dashboard(options: DashboardOptions = DashboardOptions()) -> dash_m.Da
             builder = builder.with_panel(panel)
     dashboard = builder.build()
     register_default_plugins()  # the panel plugins' defaults, used below
-    for number, panel in enumerate(dashboard.panels or [], start=1):
-        panel.id_val = number
-        if isinstance(panel, dash_m.Panel):
-            _default_custom_field_config(panel)
+    for number, built in enumerate(dashboard.panels or [], start=1):
+        built.id_val = number
+        if isinstance(built, dash_m.Panel):
+            _default_custom_field_config(built)
     return dashboard
 
 
@@ -62,10 +62,11 @@ def _default_custom_field_config(panel: dash_m.Panel) -> None:
 
 def to_dict(dashboard: dash_m.Dashboard) -> dict[str, Any]:
     """The plain JSON document (what Grafana imports)."""
-    return json.loads(json.dumps(dashboard, cls=JSONEncoder))
+    document: dict[str, Any] = json.loads(json.dumps(dashboard, cls=JSONEncoder))
+    return document
 
 
-def render_json(options: DashboardOptions = DashboardOptions()) -> str:
+def render_json(options: DashboardOptions | None = None) -> str:
     """The dashboard as the JSON text committed and written by the CLI."""
     return json.dumps(build_dashboard(options), cls=JSONEncoder, indent=2,
                       ensure_ascii=False) + "\n"

@@ -21,6 +21,8 @@ from grafana_foundation_sdk.builders import (
 from grafana_foundation_sdk.builders import common as common_b
 from grafana_foundation_sdk.builders import dashboard as dash_b
 from grafana_foundation_sdk.builders import prometheus as prom_b
+from grafana_foundation_sdk.cog import builder as cogbuilder
+from grafana_foundation_sdk.cog.variants import Dataquery
 from grafana_foundation_sdk.models import common as common_m
 from grafana_foundation_sdk.models import dashboard as dash_m
 from grafana_foundation_sdk.models import heatmap as heatmap_m
@@ -46,8 +48,8 @@ class Step:
 
 
 def _targets(queries: Sequence[Query], instant: bool = False,
-             fmt: prom_m.PromQueryFormat | None = None) -> list[prom_b.Dataquery]:
-    out = []
+             fmt: prom_m.PromQueryFormat | None = None) -> list[cogbuilder.Builder[Dataquery]]:
+    out: list[cogbuilder.Builder[Dataquery]] = []
     for i, q in enumerate(queries):
         t = (prom_b.Dataquery().expr(q.expr).ref_id(chr(ord("A") + i)).datasource(DATASOURCE)
              .legend_format(q.legend or "__auto"))
@@ -106,7 +108,8 @@ def timeseries_panel(title: str, description: str, unit: str, queries: Sequence[
     p = (timeseries.Panel().title(title).description(description).unit(unit)
          .datasource(DATASOURCE).targets(_targets(queries)).span(w).height(h)
          .legend(_legend()).tooltip(_tooltip())
-         .line_width(1).fill_opacity(25 if stacked else 10).show_points(common_m.VisibilityMode.NEVER)
+         .line_width(1).fill_opacity(25 if stacked else 10)
+         .show_points(common_m.VisibilityMode.NEVER)
          .span_nulls(False))
     if bars:
         p = p.draw_style(common_m.GraphDrawStyle.BARS)

@@ -24,18 +24,21 @@ from .panels import (
     table_panel,
     timeseries_panel,
 )
-from .promql import FLEET, RANGE, TARGET_LOAD, WORKER, Capacity, Selector
+from .queries import RANGE, TARGET_LOAD, Selector
 
 Panel = cogbuilder.Builder[dash_m.Panel]
 
-WORKER_LEGEND = "{{agent_name}} {{instance}}"
-FLEET_LEGEND = "{{cluster}} {{namespace}} {{agent_name}}"
 QUANTILES = ((0.5, "p50"), (0.9, "p90"), (0.99, "p99"))
 # The server gives a worker about 3 s (the RPC deadline) to answer an offer.
 ANSWER_DEADLINE_S = 3.0
 # Headroom colours: red when (nearly) nothing is left.
 HEADROOM_STEPS = (Step("red"), Step("orange", 0.1), Step("green", 0.25))
 LOAD_STEPS = (Step("green"), Step("orange", 0.8), Step("red", 1.0))
+
+
+def nl(expr: str) -> str:
+    """A multi-line expression on lines of its own inside the parentheses around it."""
+    return f"\n{expr}\n"
 
 
 def _s(short: str) -> str:
@@ -51,14 +54,14 @@ class Row:
 
 
 def capacity_row(sel: Selector) -> Row:
-    cap = Capacity(sel)
+    cap = sel.capacity()
     return Row("Fleet capacity at a glance",
                "Can my fleet take the next call, and how close is it to full?", [
         stat_panel(
             "Workers registered",
             f"Worker processes holding a registered connection to the LiveKit server "
             f"(sum of {_s('worker_registered')}).",
-            "none", Query(f"sum({cap.registered})"),
+            "none", Query(f"sum({sel.one_per_worker(cap.registered)})"),
             steps=(Step("red"), Step("green", 1))),
         stat_panel(
             "Workers able to take a job",
@@ -66,13 +69,13 @@ def capacity_row(sel: Selector) -> Row:
             "not draining, reported load below the server's target_load ($target_load) and "
             "effective load below their own load_threshold. 0 means the next call finds no "
             "worker and is lost.",
-            "none", Query(f"sum(\n{cap.available}\n)"),
+            "none", Query(f"sum(\n{sel.one_per_worker(nl(cap.available))}\n)"),
             steps=(Step("red"), Step("orange", 1), Step("green", 2))),
         stat_panel(
             "Workers full",
             f"Registered workers whose last status sent to the server was WS_FULL, full or "
             f"draining ({_s('worker_full')}).",
-            "none", Query(f"sum({cap.full_registered})"),
+            "none", Query(f"sum({sel.one_per_worker(cap.full_registered)})"),
             steps=(Step("green"), Step("orange", 1))),
         stat_panel(
             "Headroom vs worker threshold",
@@ -80,7 +83,7 @@ def capacity_row(sel: Selector) -> Row:
             "full of max(0, load_threshold - effective load), divided by the sum of "
             "load_threshold (an infinite dev-mode threshold counts as 1). Draining and "
             "unregistered workers are left out.",
-            "percentunit", Query(cap.headroom_ratio("threshold", None)),
+            "percentunit", Query(cap.headroom_ratio("threshold", None, sel.one_per_worker)),
             steps=HEADROOM_STEPS, decimals=0),
         stat_panel(
             "Headroom vs server target load",
@@ -88,21 +91,24 @@ def capacity_row(sel: Selector) -> Row:
             "WS_AVAILABLE workers of max(0, target_load - reported load), the server's bid, "
             "divided by target_load times the workers that count. A worker whose "
             "load_threshold is above target_load can look available here yet win no job.",
-            "percentunit", Query(cap.headroom_ratio("target", None)),
+            "percentunit", Query(cap.headroom_ratio("target", None, sel.one_per_worker)),
             steps=HEADROOM_STEPS, decimals=0),
         stat_panel(
             "Active jobs",
             f"Jobs running on the selected workers now (sum of {_s('worker_active_jobs')}).",
-            "none", Query(f"sum({sel.raw('worker_active_jobs')})")),
+            "none", Query(f"sum({sel.one_per_worker(sel.raw('worker_active_jobs'))})")),
         timeseries_panel(
             "Workers by state",
             "Per agent: workers registered, able to take a job (same definition as the stat "
             "above) and full. A falling 'able' line with a flat 'registered' line is "
             "saturation coming; 'able' at 0 loses calls.",
             "none", [
-                Query(f"sum by ({FLEET}) ({cap.registered})", f"registered {FLEET_LEGEND}"),
-                Query(f"sum by ({FLEET}) (\n{cap.available}\n)", f"able {FLEET_LEGEND}"),
-                Query(f"sum by ({FLEET}) ({cap.full_registered})", f"full {FLEET_LEGEND}"),
+                Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(cap.registered)})",
+                      f"registered {sel.fleet_legend}"),
+                Query(f"sum by ({sel.fleet}) (\n{sel.one_per_worker(nl(cap.available))}\n)",
+                      f"able {sel.fleet_legend}"),
+                Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(cap.full_registered)})",
+                      f"full {sel.fleet_legend}"),
             ]),
         timeseries_panel(
             "Capacity headroom per agent",
@@ -110,14 +116,16 @@ def capacity_row(sel: Selector) -> Row:
             "load_threshold and against the server's target_load. The lower one is the "
             "capacity left; scale out before it reaches 0.",
             "percentunit", [
-                Query(cap.headroom_ratio("threshold", FLEET), f"vs threshold {FLEET_LEGEND}"),
-                Query(cap.headroom_ratio("target", FLEET), f"vs target load {FLEET_LEGEND}"),
+                Query(cap.headroom_ratio("threshold", sel.fleet, sel.one_per_worker),
+                      f"vs threshold {sel.fleet_legend}"),
+                Query(cap.headroom_ratio("target", sel.fleet, sel.one_per_worker),
+                      f"vs target load {sel.fleet_legend}"),
             ], max_val=1, steps=(Step("red"), Step("orange", 0.1), Step("transparent", 0.25))),
     ])
 
 
 def load_row(sel: Selector) -> Row:
-    cap = Capacity(sel)
+    cap = sel.capacity()
     threshold = f"clamp_max({cap.threshold} >= 0, 1)"
     return Row("Load per worker",
                "Which workers are saturated, and since when?", [
@@ -128,8 +136,8 @@ def load_row(sel: Selector) -> Row:
             f"dashed, the agent's load_threshold ({_s('worker_load_threshold_ratio')}, "
             f"dev mode's +Inf shown as 1). At or above the line the worker refuses jobs.",
             "percentunit", [
-                Query(cap.effective, WORKER_LEGEND),
-                Query(f"max by ({FLEET}) ({threshold})", f"threshold {FLEET_LEGEND}"),
+                Query(cap.effective, sel.worker_legend),
+                Query(f"max by ({sel.fleet}) ({threshold})", f"threshold {sel.fleet_legend}"),
             ], dashed="^threshold .*"),
         timeseries_panel(
             "Reported load vs server target_load",
@@ -137,7 +145,7 @@ def load_row(sel: Selector) -> Row:
             f"and, dashed, the server's target_load ($target_load). At or above it the "
             f"server offers the worker no job even while it reports itself available.",
             "percentunit", [
-                Query(cap.load, WORKER_LEGEND),
+                Query(cap.load, sel.worker_legend),
                 Query(f"vector({TARGET_LOAD})", "server target_load"),
             ], dashed="^server target_load$"),
         bargauge_panel(
@@ -145,7 +153,7 @@ def load_row(sel: Selector) -> Row:
             "Effective load divided by load_threshold per worker, now: 100% means the worker "
             "refuses jobs. Largest first.",
             "percentunit",
-            Query(f"sort_desc({cap.effective} / {threshold})", WORKER_LEGEND),
+            Query(f"sort_desc({cap.effective} / {threshold})", sel.worker_legend),
             steps=LOAD_STEPS, max_val=1.2),
         state_panel(
             "Full and draining workers",
@@ -153,7 +161,7 @@ def load_row(sel: Selector) -> Row:
             f"({_s('worker_draining')}, reported to the server as full). Shows which workers "
             f"were saturated and since when.",
             "none",
-            Query(f"max by ({WORKER}) ({cap.full} + {cap.draining})", WORKER_LEGEND),
+            Query(f"max by ({sel.worker}) ({cap.full} + {cap.draining})", sel.worker_legend),
             states=(("0", "available", "green"), ("1", "full", "red"),
                     ("2", "draining", "blue"))),
         heatmap_panel(
@@ -174,7 +182,8 @@ def jobs_row(sel: Selector) -> Row:
             "Active jobs per agent",
             f"Jobs running, summed per agent ({_s('worker_active_jobs')}).",
             "none",
-            [Query(f"sum by ({FLEET}) ({sel.raw('worker_active_jobs')})", FLEET_LEGEND)],
+            [Query(f"sum by ({sel.fleet}) ({sel.one_per_worker(sel.raw('worker_active_jobs'))})",
+                   sel.fleet_legend)],
             stacked=True),
         timeseries_panel(
             "Jobs per worker",
@@ -182,8 +191,9 @@ def jobs_row(sel: Selector) -> Row:
             f"accepted but not yet assigned by the server "
             f"({_s('worker_pending_assignments')}); on 1.8 those count in the effective load.",
             "none", [
-                Query(sel.raw("worker_active_jobs"), f"running {WORKER_LEGEND}"),
-                Query(sel.raw("worker_pending_assignments"), f"awaiting assignment {WORKER_LEGEND}"),
+                Query(sel.raw("worker_active_jobs"), f"running {sel.worker_legend}"),
+                Query(sel.raw("worker_pending_assignments"),
+                      f"awaiting assignment {sel.worker_legend}"),
             ], dashed="^awaiting assignment .*"),
     ])
 
@@ -222,8 +232,8 @@ def requests_row(sel: Selector) -> Row:
             f"Offers received from the server ({_s('job_requests')}) and accepted "
             f"({_s('job_requests_accepted')}), per agent.",
             "reqps", [
-                Query(requests, f"offered {FLEET_LEGEND}"),
-                Query(sel.sum_rate("job_requests_accepted"), f"accepted {FLEET_LEGEND}"),
+                Query(requests, f"offered {sel.fleet_legend}"),
+                Query(sel.sum_rate("job_requests_accepted"), f"accepted {sel.fleet_legend}"),
             ]),
         timeseries_panel(
             "Refused offers by reason",
@@ -231,13 +241,13 @@ def requests_row(sel: Selector) -> Row:
             f"full, draining, on_request (the request handler rejected), unanswered (it "
             f"returned without answering), error (it raised).",
             "reqps",
-            [Query(sel.sum_rate("job_requests_rejected", f"{FLEET}, reason"),
-                   "{{reason}} " + FLEET_LEGEND)],
+            [Query(sel.sum_rate("job_requests_rejected", f"{sel.fleet}, reason"),
+                   "{{reason}} " + sel.fleet_legend)],
             stacked=True, bars=True),
         timeseries_panel(
             "Refused share of offers per agent",
             "Refused offers divided by offers received, per agent.",
-            "percentunit", [Query(f"{rejected}\n/\n({requests} > 0)", FLEET_LEGEND)],
+            "percentunit", [Query(f"{rejected}\n/\n({requests} > 0)", sel.fleet_legend)],
             max_val=1),
         timeseries_panel(
             "Assignment timeouts and late assignments",
@@ -245,8 +255,8 @@ def requests_row(sel: Selector) -> Row:
             f"({_s('assignment_timeouts')}, the job is lost) and assignments that arrived "
             f"for a job the worker no longer waited for ({_s('job_assignments_unknown')}).",
             "reqps", [
-                Query(sel.sum_rate("assignment_timeouts"), f"timed out {FLEET_LEGEND}"),
-                Query(sel.sum_rate("job_assignments_unknown"), f"arrived late {FLEET_LEGEND}"),
+                Query(sel.sum_rate("assignment_timeouts"), f"timed out {sel.fleet_legend}"),
+                Query(sel.sum_rate("job_assignments_unknown"), f"arrived late {sel.fleet_legend}"),
             ]),
     ])
 
@@ -257,15 +267,15 @@ def latency_row(sel: Selector) -> Row:
             "Dispatch latency (offer to launch)",
             f"Percentiles of the time from the job offer arriving to the job being launched "
             f"({m.BY_SHORT['job_dispatch_latency_seconds'].name}), per agent.",
-            "s", [Query(sel.quantile(q, "job_dispatch_latency_seconds"), f"{name} {FLEET_LEGEND}")
-                  for q, name in QUANTILES]),
+            "s", [Query(sel.quantile(q, "job_dispatch_latency_seconds"),
+                        f"{name} {sel.fleet_legend}") for q, name in QUANTILES]),
         timeseries_panel(
             "Answer latency (offer to answer)",
             f"Percentiles of the time from the job offer arriving to the answer being sent "
             f"({m.BY_SHORT['job_request_answer_duration_seconds'].name}). The server waits "
             f"about {ANSWER_DEADLINE_S:g} s (dashed line): slower answers lose the job.",
             "s", [Query(sel.quantile(q, "job_request_answer_duration_seconds"),
-                        f"{name} {FLEET_LEGEND}") for q, name in QUANTILES],
+                        f"{name} {sel.fleet_legend}") for q, name in QUANTILES],
             steps=(Step("transparent"), Step("red", ANSWER_DEADLINE_S))),
     ])
 
@@ -277,28 +287,28 @@ def outcome_row(sel: Selector) -> Row:
             "Job duration",
             f"Percentiles of the time from job launch to job end "
             f"({m.BY_SHORT['job_duration_seconds'].name}), per agent.",
-            "s", [Query(sel.quantile(q, "job_duration_seconds"), f"{name} {FLEET_LEGEND}")
+            "s", [Query(sel.quantile(q, "job_duration_seconds"), f"{name} {sel.fleet_legend}")
                   for q, name in QUANTILES], w=6),
         timeseries_panel(
             "Jobs launched and finished",
             f"Jobs handed to a job process or thread ({_s('jobs_launched')}) and jobs that "
             f"ended, whatever the outcome ({_s('jobs_finished')}).",
             "ops", [
-                Query(sel.sum_rate("jobs_launched"), f"launched {FLEET_LEGEND}"),
-                Query(sel.sum_rate("jobs_finished"), f"finished {FLEET_LEGEND}"),
+                Query(sel.sum_rate("jobs_launched"), f"launched {sel.fleet_legend}"),
+                Query(sel.sum_rate("jobs_finished"), f"finished {sel.fleet_legend}"),
             ], w=6),
         timeseries_panel(
             "Job failures by reason",
             f"Jobs that ended badly ({_s('jobs_failed')}): entrypoint_error (the entrypoint "
             f"raised) or process_exit (the job process exited non-zero or was killed).",
-            "ops", [Query(sel.sum_rate("jobs_failed", f"{FLEET}, reason"),
-                          "{{reason}} " + FLEET_LEGEND)], w=6, stacked=True, bars=True),
+            "ops", [Query(sel.sum_rate("jobs_failed", f"{sel.fleet}, reason"),
+                          "{{reason}} " + sel.fleet_legend)], w=6, stacked=True, bars=True),
         timeseries_panel(
             "Failed share of finished jobs",
             "Failed jobs divided by jobs that ended, per agent. Note that an entrypoint that "
             "raises is still reported to the server as a success: only this exporter sees it.",
             "percentunit", [Query(f"{failed}\n/\n({sel.sum_rate('jobs_finished')} > 0)",
-                                  FLEET_LEGEND)], w=6, max_val=1),
+                                  sel.fleet_legend)], w=6, max_val=1),
     ])
 
 
@@ -308,19 +318,19 @@ def full_time_row(sel: Selector) -> Row:
             "Share of time reported full",
             f"Per worker, the fraction of time its status was WS_FULL "
             f"({_s('worker_full_seconds')} per second).",
-            "percentunit", [Query(sel.rate("worker_full_seconds"), WORKER_LEGEND)],
+            "percentunit", [Query(sel.rate("worker_full_seconds"), sel.worker_legend)],
             w=8, max_val=1),
         timeseries_panel(
             "Full transitions per minute",
             f"Per worker, status changes to WS_FULL ({_s('worker_full_transitions')}). A "
             f"worker that flips often hovers at its threshold: scale out or raise it.",
-            "opm", [Query(f"{sel.rate('worker_full_transitions')} * 60", WORKER_LEGEND)], w=8),
+            "opm", [Query(f"{sel.rate('worker_full_transitions')} * 60", sel.worker_legend)], w=8),
         bargauge_panel(
             "Time full in range",
             f"Seconds each worker reported WS_FULL over the dashboard's time range "
             f"({_s('worker_full_seconds')}). Largest first.",
             "s", Query(f"sort_desc({sel.increase('worker_full_seconds', RANGE)})",
-                       WORKER_LEGEND),
+                       sel.worker_legend),
             steps=(Step("green"), Step("orange", 60), Step("red", 600)), w=8),
     ])
 
@@ -331,7 +341,7 @@ def memory_row(sel: Selector) -> Row:
             "Job process memory per worker",
             f"Resident memory summed over each worker's job processes "
             f"({_s('job_processes_resident_memory_bytes')}, process executor only).",
-            "bytes", [Query(sel.raw("job_processes_resident_memory_bytes"), WORKER_LEGEND)],
+            "bytes", [Query(sel.raw("job_processes_resident_memory_bytes"), sel.worker_legend)],
             w=8),
         timeseries_panel(
             "Largest job process vs memory limit",
@@ -340,14 +350,14 @@ def memory_row(sel: Selector) -> Row:
             f"job_memory_limit_mb ({_s('job_memory_limit_bytes')}, shown when set): the SDK "
             f"kills a job process above it.",
             "bytes", [
-                Query(sel.raw("job_process_max_resident_memory_bytes"), WORKER_LEGEND),
-                Query(f"{sel.raw('job_memory_limit_bytes')} > 0", f"limit {WORKER_LEGEND}"),
+                Query(sel.raw("job_process_max_resident_memory_bytes"), sel.worker_legend),
+                Query(f"{sel.raw('job_memory_limit_bytes')} > 0", f"limit {sel.worker_legend}"),
             ], w=8, dashed="^limit .*"),
         timeseries_panel(
             "Job processes alive",
             f"Job executor processes alive per worker ({_s('job_processes')}, process "
             f"executor only), idle pre-started ones included.",
-            "none", [Query(sel.raw("job_processes"), WORKER_LEGEND)], w=8),
+            "none", [Query(sel.raw("job_processes"), sel.worker_legend)], w=8),
     ])
 
 
@@ -358,19 +368,20 @@ def health_row(sel: Selector) -> Row:
             f"Registrations with the server after the first one ({_s('worker_registrations')}). "
             f"While a worker reconnects its status updates are dropped and the server cannot "
             f"place jobs on it.",
-            "opm", [Query(f"{sel.rate('worker_registrations')} * 60", WORKER_LEGEND)], w=6),
+            "opm", [Query(f"{sel.rate('worker_registrations')} * 60", sel.worker_legend)], w=6),
         timeseries_panel(
             "load_fnc errors",
             f"load_fnc calls that raised or returned a bad value ({_s('load_fnc_errors')}) by "
             f"kind: exception, non_numeric, nan, out_of_range. The load then shown is wrong.",
-            "ops", [Query(sel.sum_rate("load_fnc_errors", f"{WORKER}, error"),
-                          "{{error}} " + WORKER_LEGEND)], w=6, stacked=True, bars=True),
+            "ops", [Query(sel.sum_rate("load_fnc_errors", f"{sel.worker}, error"),
+                          "{{error}} " + sel.worker_legend)], w=6, stacked=True, bars=True),
         timeseries_panel(
             "load_fnc duration",
             f"99th percentile of one load_fnc call "
             f"({m.BY_SHORT['load_fnc_duration_seconds'].name}), per agent. On 1.8 it runs "
             f"before every offer is answered, so a slow one delays answers.",
-            "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"), f"p99 {FLEET_LEGEND}")],
+            "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"),
+                        f"p99 {sel.fleet_legend}")],
             w=6),
         timeseries_panel(
             "Exporter errors",
@@ -378,11 +389,12 @@ def health_row(sel: Selector) -> Row:
             f"({_s('exporter_errors')}), by component. Non-zero means some figures above may "
             f"be missing updates. The series of a component appear with its first error, so "
             f"workers without any show 0 as component 'none'.",
-            "ops", [Query(f"{sel.sum_rate('exporter_errors', f'{WORKER}, component')}\n"
-                          f"  or on ({WORKER})\n"
-                          f"label_replace(sum by ({WORKER}) ({sel.raw('worker_registered')}) * 0, "
+            "ops", [Query(f"{sel.sum_rate('exporter_errors', f'{sel.worker}, component')}\n"
+                          f"  or on ({sel.worker})\n"
+                          f"label_replace(sum by ({sel.worker}) "
+                          f"({sel.raw('worker_registered')}) * 0, "
                           f'"component", "none", "", "")',
-                          "{{component}} " + WORKER_LEGEND)], w=6, stacked=True, bars=True),
+                          "{{component}} " + sel.worker_legend)], w=6, stacked=True, bars=True),
     ])
 
 
@@ -399,7 +411,7 @@ def alerts_row(sel: Selector) -> Row:
             "Each alert of the pack over time: pending (condition true, waiting for its "
             "for: duration) or firing.",
             "none",
-            Query(f"max by (alertname, severity, {FLEET}) (\n"
+            Query(f"max by (alertname, severity, {sel.fleet}) (\n"
                   f"  {sel.alerts(state='firing')} * 2\n  or\n  {sel.alerts(state='pending')}\n)",
                   "{{alertname}} {{agent_name}}"),
             states=(("1", "pending", "orange"), ("2", "firing", "red")), w=10),
@@ -446,8 +458,8 @@ def server_log_row(sel: Selector) -> Row:
             "full or at target_load), all_refused (the chosen node's workers all refused), "
             "availability_timeout, deadline_exceeded, other.",
             "reqps",
-            [Query(sel.sum_rate("server_dispatches_lost", f"{FLEET}, cause"),
-                   "{{cause}} " + FLEET_LEGEND)],
+            [Query(sel.sum_rate("server_dispatches_lost", f"{sel.fleet}, cause"),
+                   "{{cause}} " + sel.fleet_legend)],
             stacked=True, bars=True),
         timeseries_panel(
             "Lost share of dispatches, SLO burn (server log)",
@@ -456,7 +468,7 @@ def server_log_row(sel: Selector) -> Row:
             f"({6 * _BUDGET:.2%}, the 6h page) and 14.4x ({14.4 * _BUDGET:.2%}, the 1h page).",
             "percentunit",
             [Query(f"{sel.sum_rate('server_dispatches_lost')}\n/\n"
-                   f"({sel.sum_rate('server_dispatches')} > 0)", FLEET_LEGEND)],
+                   f"({sel.sum_rate('server_dispatches')} > 0)", sel.fleet_legend)],
             steps=(Step("transparent"), Step("orange", round(6 * _BUDGET, 6)),
                    Step("red", round(14.4 * _BUDGET, 6)))),
     ])

@@ -14,7 +14,7 @@ from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import dashboard as dash_m
 
 from .panels import DATASOURCE
-from .promql import FILTER_VARIABLES, Selector
+from .queries import FILTER_VARIABLES, Selector
 
 _LABELS = {
     "cluster": ("Cluster", ".*",

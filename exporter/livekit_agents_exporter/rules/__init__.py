@@ -9,7 +9,9 @@ Needs only pyyaml and the metric catalogue, never livekit-agents.
 
 from __future__ import annotations
 
-from .config import ConfigError, Duration, RulesConfig, example_config, load_config
+from ..config_file import ConfigError
+from ..prometheus_syntax import Duration
+from .config import RulesConfig, example_config, load_config
 from .render import render_prometheus_rule, render_rules, render_text, to_yaml, write_artifacts
 
 __all__ = [

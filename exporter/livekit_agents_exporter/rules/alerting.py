@@ -12,9 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from . import recording as r
-from .config import ALERTS, AlertConfig, RulesConfig
-from .promql import (
+from ..promql import (
     CAPACITY_REASONS,
     HANDLER_FAILURE_REASONS,
     RATE_WINDOW,
@@ -22,6 +20,8 @@ from .promql import (
     Q,
     number,
 )
+from . import recording as r
+from .config import ALERTS, AlertConfig, RulesConfig
 
 GROUP_NAME = "livekit-agents.alerts"
 

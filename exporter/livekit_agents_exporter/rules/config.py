@@ -8,7 +8,6 @@ naming the source (file or ``overrides``), the dotted key and what is wrong.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -18,52 +17,13 @@ from typing import Any
 
 import yaml
 
+from ..config_file import ConfigError, ConfigMap, read_yaml
+from ..prometheus_syntax import LABEL_NAME, Duration, SelectorError, parse_matchers
+
 SEVERITIES = ("critical", "warning", "info")
 ALERT_PREFIX = "LiveKitAgents"
 # labels the rules themselves produce or group by: aggregating by them breaks the pack
 RESERVED_LABELS = frozenset({"__name__", "agent_name", "le", "quantile", "reason", "error"})
-
-
-class ConfigError(ValueError):
-    """Invalid configuration; the message is one line naming the source and the key."""
-
-
-# --- durations ----------------------------------------------------------------------
-
-# unit -> milliseconds, largest first
-_DURATION_UNITS = (("y", 365 * 86_400_000), ("w", 7 * 86_400_000), ("d", 86_400_000),
-                   ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1))
-_DURATION_RE = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?"
-                          r"(?:(\d+)ms)?$")
-
-
-@dataclass(frozen=True, order=True)
-class Duration:
-    """A Prometheus duration; ``str()`` gives its canonical text (``90s`` -> ``1m30s``)."""
-
-    seconds: float
-
-    @classmethod
-    def parse(cls, text: str) -> Duration:
-        match = _DURATION_RE.match(text)
-        if not text or match is None:
-            raise ValueError(text)
-        millis = sum(int(n) * unit for n, (_, unit) in zip(match.groups(), _DURATION_UNITS) if n)
-        return cls(millis / 1000)
-
-    def __str__(self) -> str:
-        millis = round(self.seconds * 1000)
-        if millis == 0:
-            return "0s"
-        parts = []
-        for suffix, unit in _DURATION_UNITS[2:]:  # d, h, m, s, ms: what people write
-            count, millis = divmod(millis, unit)
-            if count:
-                parts.append(f"{count}{suffix}")
-        return "".join(parts)
-
-    def scaled(self, factor: float) -> Duration:
-        return Duration(round(self.seconds * factor, 3))
 
 
 # --- value checks: each returns the normalised value or raises ValueError(reason) ---
@@ -128,6 +88,21 @@ def string(value: Any) -> str:
     return value
 
 
+def dashboard_uid(value: Any) -> str:
+    text = string(value)
+    if not re.match(r"^[a-zA-Z0-9_-]{1,40}$", text):
+        raise ValueError(f"must be 1 to 40 letters, digits, '-' or '_' (a Grafana uid), "
+                         f"got {value!r}")
+    return text
+
+
+def title(value: Any) -> str:
+    text = string(value)
+    if not text.strip() or not text.isprintable():
+        raise ValueError(f"must be a non-empty line of text, got {value!r}")
+    return text
+
+
 def one_of(*choices: str) -> Check:
     def check(value: Any) -> str:
         if value not in choices:
@@ -144,24 +119,19 @@ def url(value: Any) -> str:
     return text
 
 
-_LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_MATCHER = r'\s*[a-zA-Z_][a-zA-Z0-9_]*\s*(?:=~|!~|!=|=)\s*"(?:[^"\\\n]|\\.)*"\s*'
-_SELECTOR = re.compile(rf"^(?:{_MATCHER}(?:,{_MATCHER})*)?$")
-
-
 def selector(value: Any) -> str:
-    text = string(value).strip()
-    if not _SELECTOR.match(text):
-        raise ValueError('must be label matchers without braces, like job="livekit-agents", '
-                         f"got {value!r}")
-    return ", ".join(part.strip() for part in re.findall(_MATCHER, text))
+    """PromQL label matchers, the syntax ``dashboard --selector`` takes too."""
+    try:
+        return ", ".join(parse_matchers(string(value)))
+    except SelectorError as exc:
+        raise ValueError(f'{exc} (like job="livekit-agents")') from None
 
 
 def label_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
         raise ValueError(f"expected a list of label names, got {value!r}")
     for label in value:
-        if not _LABEL_NAME.match(label):
+        if not LABEL_NAME.match(label):
             raise ValueError(f"{label!r} is not a valid label name")
         if label in RESERVED_LABELS:
             raise ValueError(f"{label!r} is used by the rules themselves and cannot be one")
@@ -182,7 +152,7 @@ def label_map(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"expected a mapping of label names to strings, got {value!r}")
     for key, val in value.items():
-        if not isinstance(key, str) or not _LABEL_NAME.match(key):
+        if not isinstance(key, str) or not LABEL_NAME.match(key):
             raise ValueError(f"{key!r} is not a valid label name")
         if not isinstance(val, str):
             raise ValueError(f"value of {key!r} must be a string, got {val!r}")
@@ -283,7 +253,8 @@ ALERTS: dict[str, Section] = {
         "headroom reaches zero within the horizon on the current trend", "warning", "10m",
         horizon=Option("1h", duration(allow_zero=False),
                        "how far ahead the trend is extrapolated"),
-        lookback=Option("1h", duration(allow_zero=False), "how much history the trend is fitted on"),
+        lookback=Option("1h", duration(allow_zero=False),
+                        "how much history the trend is fitted on"),
         trend_window=_window("5m", "the headroom must also be falling over this recent window "
                              "(a step down followed by a flat line is not a trend)"),
         headroom_below=Option(0.5, number_in(0, 1, low_open=True),
@@ -376,8 +347,12 @@ SCHEMA: Schema = {
     "grafana_url": Option("", url,
                           "base URL of your Grafana; when set, alerts link the saturation "
                           "dashboard in a dashboard_url annotation"),
-    "dashboard_uid": Option("livekit-agents-saturation", string,
-                            "uid of the saturation dashboard in that Grafana"),
+    "dashboard_uid": Option("livekit-agents-saturation", dashboard_uid,
+                            "uid of the saturation dashboard: the one the alerts link, and "
+                            "the one `livekit-agents-exporter dashboard` renders"),
+    "dashboard_title": Option("LiveKit Agents / Worker saturation", title,
+                              "title of the dashboard `livekit-agents-exporter dashboard` "
+                              "renders"),
     "prometheus_rule": Section("metadata of the PrometheusRule object (--format operator)", {
         "name": Option("livekit-agents", k8s_name(allow_empty=False), "metadata.name"),
         "namespace": Option("", k8s_name(allow_empty=True),
@@ -423,6 +398,7 @@ class RulesConfig:
     runbook_base_url: str
     grafana_url: str
     dashboard_uid: str
+    dashboard_title: str
     prometheus_rule: Mapping[str, Any]
     alerts: Mapping[str, AlertConfig]
     server_log: Mapping[str, Any] = field(default_factory=dict)  # its alerts are in alerts
@@ -447,25 +423,22 @@ class RulesConfig:
 
 def _walk(schema: Schema, data: Any, source: str, path: str) -> dict[str, Any]:
     """Checks ``data`` against ``schema``: returns the normalised subset it sets."""
-    if not isinstance(data, dict):
-        where = f"{source}: {path}" if path else source
-        raise ConfigError(f"{where}: expected a mapping of keys, got {data!r}")
+    section = ConfigMap(data, source, path)  # a mapping with string keys, or ConfigError
     out: dict[str, Any] = {}
-    for key, value in data.items():
-        dotted = f"{path}.{key}" if path else str(key)
-        spec = schema.get(key) if isinstance(key, str) else None
+    for key in list(section):
+        spec = schema.get(key)
         if spec is None:
-            close = difflib.get_close_matches(str(key), list(schema), n=1, cutoff=0.6)
-            hint = f"; did you mean '{close[0]}'?" if close else \
-                f"; valid keys: {', '.join(schema)}"
-            raise ConfigError(f"{source}: {dotted}: unknown key{hint}")
+            section.finish(known=schema)  # every key before this one was taken: raises for it
+            continue
+        value = section.value(key)
         if isinstance(spec, Section):
-            out[key] = _walk(spec.keys, {} if value is None else value, source, dotted)
+            out[key] = _walk(spec.keys, value, source, section.path(key))
             continue
         try:
             out[key] = spec.check(value)
         except ValueError as exc:
-            raise ConfigError(f"{source}: {dotted}: {exc}") from None
+            raise section.error(key, str(exc)) from None
+    section.finish(known=schema)
     return out
 
 
@@ -482,21 +455,6 @@ def _merge(schema: Schema, base: dict[str, Any], update: Mapping[str, Any]) -> d
     return merged
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}: invalid YAML{where}: {' '.join(str(problem).split())}") \
-            from None
-
-
 def load_config(path: str | Path | None = None,
                 overrides: Mapping[str, Any] | None = None) -> RulesConfig:
     """Defaults, updated from the YAML file at ``path``, then from ``overrides``.
@@ -507,7 +465,7 @@ def load_config(path: str | Path | None = None,
     values = _defaults(SCHEMA)
     sources: list[tuple[str, Any]] = []
     if path is not None:
-        data = _read_yaml(Path(path))
+        data = read_yaml(Path(path))
         sources.append((str(path), {} if data is None else data))
     if overrides is not None:
         sources.append(("overrides", dict(overrides)))
@@ -522,14 +480,14 @@ def _check_together(values: dict[str, Any], source: str) -> None:
     alerts = values["alerts"]
     both = sorted(set(values["worker_labels"]) & set(values["aggregation_labels"]))
     if both:
-        raise ConfigError(f"{source}: worker_labels: {', '.join(both)} is already an "
-                          "aggregation label")
+        raise ConfigError(source, "worker_labels",
+                          f"{', '.join(both)} is already an aggregation label")
     if alerts["target_down"]["enabled"] and not values["selector"]:
-        raise ConfigError(f"{source}: selector: must not be empty while alerts.target_down is "
+        raise ConfigError(source, "selector", "must not be empty while alerts.target_down is "
                           "enabled (it would watch every target's up)")
     gone = alerts["workers_gone"]
     if gone["enabled"] and gone["for"] >= gone["lookback"]:
-        raise ConfigError(f"{source}: alerts.workers_gone.for: must be shorter than "
+        raise ConfigError(source, "alerts.workers_gone.for", "must be shorter than "
                           f"alerts.workers_gone.lookback ({gone['lookback']}), or the alert "
                           "can never fire")
 
@@ -549,6 +507,7 @@ def _build(values: dict[str, Any]) -> RulesConfig:
         runbook_base_url=values["runbook_base_url"],
         grafana_url=values["grafana_url"],
         dashboard_uid=values["dashboard_uid"],
+        dashboard_title=values["dashboard_title"],
         prometheus_rule=values["prometheus_rule"],
         alerts=alerts,
         server_log={k: v for k, v in values["server_log"].items() if k != "alerts"},
@@ -569,7 +528,7 @@ def example_config() -> str:
         "# livekit-agents-exporter alert pack: every configuration key with its default.",
         "# Copy what you change into your own file (unset keys keep their defaults) and render:",
         "#   livekit-agents-exporter rules --config my-config.yaml -o livekit-agents.rules.yaml",
-        "# Generated from the schema by `python -m livekit_agents_exporter.rules`; do not edit.",
+        "# Generated from the schema by `make generate`; do not edit.",
     ]
 
     def emit(schema: Schema, indent: str, in_alert: bool = False) -> None:
@@ -591,3 +550,51 @@ def example_config() -> str:
 
     emit(SCHEMA, "")
     return "\n".join(lines) + "\n"
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- the documented reference (docs/MIXIN_CONFIG.md) -----------------------------------
+
+KEYS_TABLE_BEGIN = "<!-- mixin-keys:begin (generated by `make generate`) -->"
+KEYS_TABLE_END = "<!-- mixin-keys:end -->"
+ALERTS_TABLE_BEGIN = "<!-- mixin-alerts:begin (generated by `make generate`) -->"
+ALERTS_TABLE_END = "<!-- mixin-alerts:end -->"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def keys_table() -> str:
+    """Every key that is not an alert's, with its default and meaning (Markdown)."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+
+    def emit(schema: Schema, prefix: str) -> None:
+        for key, spec in schema.items():
+            if isinstance(spec, Section):
+                if key != "alerts":
+                    emit(spec.keys, f"{prefix}{key}.")
+                continue
+            lines.append(f"| `{prefix}{key}` | `{_cell(_yaml_scalar(spec.default))}` | "
+                         f"{_cell(spec.doc)} |")
+
+    emit(SCHEMA, "")
+    return "\n".join(lines)
+
+
+def alerts_table() -> str:
+    """Every alert's keys with their defaults (Markdown); ``enabled`` is true for all."""
+    from .dispatch_slo_config import SERVER_LOG_ALERTS
+
+    lines = ["| key | alert | keys and defaults |", "| --- | --- | --- |"]
+    for prefix, alerts in (("alerts.", ALERTS), ("server_log.alerts.", SERVER_LOG_ALERTS)):
+        for key, section in alerts.items():
+            keys = ", ".join(f"`{name}: {_cell(_yaml_scalar(option.default))}`"
+                             for name, option in section.keys.items()
+                             if isinstance(option, Option) and name != "enabled")
+            lines.append(f"| `{prefix}{key}` | `{alert_name(key)}` | {keys} |")
+    return "\n".join(lines)

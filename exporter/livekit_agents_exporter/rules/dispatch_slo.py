@@ -19,9 +19,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import metrics as m
+from ..promql import number, record_name
 from .alerting import Scope, _dashboard_url
 from .config import AlertConfig, RulesConfig
-from .promql import number, record_name
 
 RECORDING_GROUP = "livekit-agents.server-log.rules"
 ALERT_GROUP = "livekit-agents.server-log.alerts"
@@ -61,7 +61,7 @@ class _S:
 
 
 def _budget(config: RulesConfig) -> float:
-    return round(1.0 - config.server_log["slo_objective"], 12)
+    return round(1.0 - float(config.server_log["slo_objective"]), 12)
 
 
 def _enabled(config: RulesConfig) -> bool:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..promql import RATE_WINDOW, Q, record_name
 from .config import RulesConfig
-from .promql import RATE_WINDOW, Q, record_name
 
 # per worker
 WORKER_AVAILABLE = record_name("instance", "worker_available", "bool")
@@ -71,30 +71,12 @@ def _rate_sum(q: Q, short: str, *extra: str, suffix: str = "") -> str:
 
 def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
     q = Q(config)
-    registered, full, draining = (q.raw("worker_registered"), q.raw("worker_full"),
-                                  q.raw("worker_draining"))
-    load, effective, threshold = (q.raw("worker_load_ratio"), q.raw("worker_effective_load_ratio"),
-                                  q.raw("worker_load_threshold_ratio"))
+    w = q.worker()
+    registered, effective, load = w.registered, w.effective, w.load
     rules = [
-        # A NaN load (no sample yet, load_fnc returned NaN) compares false: not available.
-        # A NaN effective load (the SDK reader failed) is unknown: the status decides.
-        _rule(WORKER_AVAILABLE, q.dedup(f"""
-({registered} == bool 1)
-  * ({full} == bool 0)
-  * ({draining} == bool 0)
-  * ({load} < bool {q.target_load()})
-  * clamp_max(({effective} < bool {threshold}) + ({effective} != bool {effective}), 1)
-""")),
-        _rule(WORKER_EFFECTIVE_UNKNOWN, q.dedup(f"{effective} != bool {effective}")),
-        # min(load_threshold, target_load) of the workers that count: registered, not
-        # draining, effective load known. `>= 0` drops a NaN threshold (failed read);
-        # +Inf (dev mode) clamps.
-        _rule(WORKER_CAPACITY, q.dedup(f"""
-clamp_max({threshold} >= 0, {q.target_load()})
-  and ({registered} == 1)
-  and ({effective} == {effective})
-  unless ({draining} == 1)
-""")),
+        _rule(WORKER_AVAILABLE, q.dedup(f"\n{w.available}\n")),
+        _rule(WORKER_EFFECTIVE_UNKNOWN, q.dedup(w.effective_unknown)),
+        _rule(WORKER_CAPACITY, q.dedup(f"\n{w.capacity}\n")),
         # max(0, capacity - effective load)
         _rule(WORKER_HEADROOM, f"""
 ({WORKER_CAPACITY} - {q.dedup(effective)}) >= 0
@@ -104,8 +86,7 @@ clamp_max({threshold} >= 0, {q.target_load()})
         _rule(WORKERS, f"count {q.by()} ({q.dedup(registered)})"),
         _rule(WORKERS_REGISTERED, f"sum {q.by()} ({q.dedup(registered)})"),
         _rule(WORKERS_AVAILABLE, f"sum {q.by()} ({WORKER_AVAILABLE})"),
-        # the status of a worker that is not registered is stale: count registered ones
-        _rule(WORKERS_FULL, f"sum {q.by()} ({q.dedup(f'{full} * {registered}')})"),
+        _rule(WORKERS_FULL, f"sum {q.by()} ({q.dedup(w.full_registered)})"),
         _rule(WORKER_LOAD, f"avg {q.by()} ({q.dedup(f'{load} > -Inf')})"),
         # 0 when workers exist but none counts (all draining or unregistered); absent when
         # that is because the effective load of some cannot be read (unknown, not full)

@@ -1,22 +1,27 @@
-"""Reading YAML configuration files with one clear error naming the file and the key.
+"""The one strict reader of the project's YAML configuration files, and its one error.
 
-Every configuration file the exporter reads (the web configuration, the alert-rules
-configuration) goes through here, so a user who gets something wrong sees one line::
+Every configuration file the project reads (the web configuration, the mixin
+configuration of the alert pack and the dashboard) goes through ``read_yaml``: a regular
+file of at most 1 MiB, UTF-8, safe YAML with duplicate keys refused. A user who gets
+something wrong sees one line::
 
     web.yml: tls_server_config.min_version: must be one of TLS10, TLS11, TLS12, TLS13, got 'TLS14'
 
 and never a traceback. ``read_yaml`` turns unreadable files and invalid YAML into
 ``ConfigError``; ``ConfigMap`` walks a mapping, checks each key's type as it is taken
-and, on ``finish()``, refuses keys nobody took (a typo must not be silently ignored).
+and, on ``finish()``, refuses keys nobody took with the closest known key (a typo must
+not be silently ignored). The web configuration takes typed values from it; the mixin
+configuration (``rules.config``) walks its schema with it and checks the values itself.
 """
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import yaml
@@ -143,7 +148,8 @@ class ConfigMap:
         if data is None:
             data = {}
         if not isinstance(data, dict):
-            raise ConfigError(file, key or "(top level)", f"must be a mapping, got {type_name(data)}")
+            raise ConfigError(file, key or "(top level)",
+                              f"must be a mapping, got {type_name(data)}")
         for name in data:
             if not isinstance(name, str):
                 raise ConfigError(file, self._join(key, repr(name)),
@@ -193,21 +199,32 @@ class ConfigMap:
         return value
 
     def take_str_list(self, name: str) -> list[str]:
-        values = self.take(name, list, [])
+        values: list[str] = self.take(name, list, [])
         for i, item in enumerate(values):
             if not isinstance(item, str):
                 raise self.error(f"{name}[{i}]", f"must be a string, got {type_name(item)}")
         return values
 
+    def value(self, name: str) -> Any:
+        """The value of ``name`` as written (None when missing), for a caller that checks it
+        itself (the mixin configuration's schema); marks the key as known."""
+        self._taken.add(name)
+        return self.data.get(name)
+
     def section(self, name: str) -> ConfigMap:
         self._taken.add(name)
         return ConfigMap(self.data.get(name), self.file, self.path(name))
 
-    def finish(self) -> None:
+    def finish(self, known: Iterable[str] | None = None) -> None:
+        """Refuse the first key nobody took, suggesting the closest of ``known`` (default:
+        the keys taken)."""
         unknown = [k for k in self.data if k not in self._taken]
         if unknown:
-            known = ", ".join(sorted(self._taken)) or "none"
-            raise self.error(_short(unknown[0]).strip("'"), f"unknown key (known keys here: {known})")
+            names = list(known) if known is not None else sorted(self._taken)
+            close = difflib.get_close_matches(unknown[0], names, n=1, cutoff=0.6)
+            hint = (f"; did you mean {close[0]!r}?" if close
+                    else f" (known keys here: {', '.join(names) or 'none'})")
+            raise self.error(_short(unknown[0]).strip("'"), f"unknown key{hint}")
 
 
 def one_of(*allowed: str) -> Callable[[Any], str | None]:
