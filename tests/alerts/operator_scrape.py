@@ -47,7 +47,8 @@ def pod_monitor_scrape_config(manifest: dict[str, Any], namespace: str,
         {"target_label": "job", "replacement": f"{namespace}/{meta['name']}"},
     ]
     if spec.get("jobLabel"):
-        relabel.append({"source_labels": [f"__meta_kubernetes_pod_label_{sanitize(spec['jobLabel'])}"],
+        source = f"__meta_kubernetes_pod_label_{sanitize(spec['jobLabel'])}"
+        relabel.append({"source_labels": [source],
                         "target_label": "job", "regex": "(.+)", "replacement": "${1}"})
     relabel.append({"target_label": "endpoint", "replacement": endpoint["port"]})
     return {"job_name": f"podMonitor/{namespace}/{meta['name']}/0",
@@ -80,7 +81,8 @@ def service_monitor_scrape_config(manifest: dict[str, Any], namespace: str,
          "replacement": "${1}"},
     ]
     if spec.get("jobLabel"):
-        relabel.append({"source_labels": [f"__meta_kubernetes_service_label_{sanitize(spec['jobLabel'])}"],
+        source = f"__meta_kubernetes_service_label_{sanitize(spec['jobLabel'])}"
+        relabel.append({"source_labels": [source],
                         "target_label": "job", "regex": "(.+)", "replacement": "${1}"})
     relabel.append({"target_label": "endpoint", "replacement": endpoint["port"]})
     return {"job_name": f"serviceMonitor/{namespace}/{meta['name']}/0",

@@ -50,7 +50,8 @@ def _burn(name: str, value: str, window: str) -> dict[str, Any]:
                 "runbook_url": RUNBOOK + name.lower()}}
 
 
-def test_lost_dispatch_pages_at_the_first_loss_with_its_cause(promtool: str, tmp_path: Path) -> None:
+def test_lost_dispatch_pages_at_the_first_loss_with_its_cause(promtool: str,
+                                                             tmp_path: Path) -> None:
     """The cause's series appears with its first loss (mtail has no series before): the page
     fires at that evaluation, stays while the loss is in the window, resolves after it, and
     fires again at the next loss."""

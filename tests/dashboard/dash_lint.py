@@ -163,8 +163,9 @@ def expand_variables(expr: str, variables: list[dict[str, Any]],
         if name in GLOBALS:
             return GLOBALS[name]
         for v in variables:
-            if v.get("name") == name and _current_value(v) and not _current_value(v).startswith("$"):
-                return _current_value(v)
+            current = _current_value(v) if v.get("name") == name else None
+            if current and not current.startswith("$"):
+                return current
         return name
 
     parts = expr.split('"')

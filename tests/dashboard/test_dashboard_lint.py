@@ -158,7 +158,8 @@ def test_rule_catches_its_violation(rule: str, committed: dict[str, Any]) -> Non
 # --- the generator takes names from the catalogue --------------------------------------
 
 GENERATOR_FILES = [
-    *sorted((Path(__file__).parents[2] / "exporter/livekit_agents_exporter/dashboard").glob("*.py")),
+    *sorted((Path(__file__).parents[2] / "exporter/livekit_agents_exporter/dashboard")
+            .glob("*.py")),
     Path(__file__).parents[2] / "exporter/livekit_agents_exporter/commands/dashboard.py",
 ]
 

@@ -55,7 +55,8 @@ def test_json_round_trips_through_the_sdk_model(committed: dict[str, Any]) -> No
 # --- what the README's Dashboard section promises --------------------------------
 
 ROWS = [
-    "Fleet capacity at a glance", "Lost dispatches, from livekit-server's log", "Load per worker", "Active jobs", "Job requests and refusals",
+    "Fleet capacity at a glance", "Lost dispatches, from livekit-server's log", "Load per worker",
+    "Active jobs", "Job requests and refusals",
     "Dispatch latency", "Job duration and failures", "Time spent full", "Job process memory",
     "Worker and exporter health", "Alerts",
 ]

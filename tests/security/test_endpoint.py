@@ -22,7 +22,8 @@ def request(server, path="/metrics", *, ctx=None, auth=None, method="GET", heade
     conn = conn_cls("127.0.0.1", server.port, timeout=timeout, **kwargs)
     hdrs = dict(headers or {})
     if auth is not None:
-        hdrs["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+        hdrs["Authorization"] = "Basic " + token
     try:
         conn.request(method, path, headers=hdrs)
         resp = conn.getresponse()
@@ -54,7 +55,8 @@ def test_right_credentials_get_metrics_wrong_or_missing_get_401(pki, serve):
         assert status == 401, auth
         assert headers["WWW-Authenticate"].startswith("Basic")
         assert "probe_total" not in body
-    for bad in ("Bearer abc", "Basic !!!notbase64", "Basic " + base64.b64encode(b"nocolon").decode()):
+    no_colon = "Basic " + base64.b64encode(b"nocolon").decode()
+    for bad in ("Bearer abc", "Basic !!!notbase64", no_colon):
         assert request(server, ctx=ctx, headers={"Authorization": bad})[0] == 401
     # every path is behind auth, the landing page and health too
     for path in KNOWN_PATHS:

@@ -1,4 +1,4 @@
-"""The web configuration loader: the exporter-toolkit format, and one clear error for any mistake."""
+"""The web configuration loader: the exporter-toolkit format, one clear error for any mistake."""
 
 from __future__ import annotations
 
@@ -79,9 +79,10 @@ def test_go_cipher_names_are_mapped(pki, tmp_path):
 @pytest.mark.parametrize("text, key, fragment", [
     ("tls_server_config: {cert_file: x}\nbogus: 1\n", "bogus", "unknown key"),
     ("http_server_config: {htt2: true}\n", "http_server_config.htt2", "unknown key"),
-    ("http_server_config: {http2: 'yes please'}\n", "http_server_config.http2", "must be a boolean"),
-    ("http_server_config: {headers: {X-Powered-By: me}}\n", "http_server_config.headers.X-Powered-By",
-     "cannot be set"),
+    ("http_server_config: {http2: 'yes please'}\n", "http_server_config.http2",
+     "must be a boolean"),
+    ("http_server_config: {headers: {X-Powered-By: me}}\n",
+     "http_server_config.headers.X-Powered-By", "cannot be set"),
     ("http_server_config: {headers: {X-Frame-Options: allow}}\n",
      "http_server_config.headers.X-Frame-Options", "must be one of deny, sameorigin"),
     ("basic_auth_users: [alice]\n", "basic_auth_users", "must be a mapping"),
@@ -132,7 +133,8 @@ def test_tls_mistakes_name_the_key(pki, tmp_path, extra, key, fragment):
 
 
 def test_certificate_file_problems_name_the_file(pki, tmp_path):
-    missing = write(tmp_path, f"tls_server_config: {{cert_file: nope.crt, key_file: {pki.server.key}}}\n")
+    missing = write(tmp_path,
+                    f"tls_server_config: {{cert_file: nope.crt, key_file: {pki.server.key}}}\n")
     with pytest.raises(ConfigError, match=r"tls_server_config.cert_file: cannot read .*nope.crt"):
         load_web_config(missing)
     no_key = write(tmp_path, f"tls_server_config: {{cert_file: {pki.server.cert}}}\n", "k.yml")
@@ -140,7 +142,8 @@ def test_certificate_file_problems_name_the_file(pki, tmp_path):
         load_web_config(no_key)
     not_pem = tmp_path / "garbage.crt"
     not_pem.write_text("hello")
-    bad = write(tmp_path, f"tls_server_config: {{cert_file: {not_pem}, key_file: {pki.server.key}}}\n",
+    bad = write(tmp_path,
+                f"tls_server_config: {{cert_file: {not_pem}, key_file: {pki.server.key}}}\n",
                 "g.yml")
     with pytest.raises(ConfigError, match="cert_file: .*garbage.crt holds no PEM certificate"):
         load_web_config(bad)
