@@ -314,19 +314,23 @@ class Endpoint:
         self.tracker = Tracker(limits, loop)
         self.snapshots = Snapshots(link_, limits)
         self._bcrypt = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bcrypt")
-        self.server = web.Server(
-            self._handle, request_factory=self._make_request, handler_cancellation=True,
-            loop=loop, keepalive_timeout=limits.keepalive_timeout,
+        # what web.Server hands each RequestHandler it makes; kept here because our handlers
+        # are made by new_handler() (the accept path), with the same settings
+        self.handler_settings: dict[str, Any] = dict(
+            keepalive_timeout=limits.keepalive_timeout,
             max_line_size=limits.max_line_size, max_field_size=limits.max_field_size,
             max_headers=limits.max_headers, access_log=None,
             logger=_Quiet(logging.getLogger("livekit_agents_exporter.endpoint.http")))
+        self.server = web.Server(
+            self._handle, request_factory=self._make_request, handler_cancellation=True,
+            loop=loop, **self.handler_settings)
 
     # -- connections ---------------------------------------------------------------------
     def protocol(self) -> asyncio.Protocol:
         return _Accepted(self)
 
     def new_handler(self, conn: Conn) -> Handler:
-        handler = Handler(self.server, loop=self.loop, **self.server._kwargs)
+        handler = Handler(self.server, loop=self.loop, **self.handler_settings)
         handler.conn, handler.endpoint = conn, self
         return handler
 
