@@ -226,7 +226,10 @@ async def test_slowloris_does_not_starve_scrapes_nor_the_loop(endpoint):
     assert figures["scrape_p99"] < 0.5
     assert max(peak) <= limits.max_connections + 5  # closes are asynchronous
     assert figures["closed_by_server"] >= 200  # no connection outlives the request timeout
-    assert probe.stats.p99 < 0.05
+    # not a latency budget (benchmarks/ measures that): a loop that served the attack itself
+    # would stall for up to the request timeout (3 s); CPU contention on a loaded machine
+    # alone was seen to reach 80 ms
+    assert probe.stats.p99 < 0.5
     assert e.clean_scrape_works()
 
 
