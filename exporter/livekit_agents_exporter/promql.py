@@ -44,6 +44,16 @@ def dedup(expr: str, grouping: tuple[str, ...]) -> str:
     return f"max by ({', '.join(grouping)}) ({expr})"
 
 
+def fleet_sum(expr: str, by: tuple[str, ...] | None, worker: tuple[str, ...],
+              *extra: str) -> str:
+    """``sum by (by, extra)`` of one series per worker process (``dedup`` by ``worker``
+    and ``extra``), all workers together when ``by`` is None: a counter's rate or a
+    histogram's bucket rates (``extra`` = ``le``) read by two scrape configs or two
+    Prometheus replicas are summed once."""
+    labels, one = (*(by or ()), *extra), dedup(expr, (*worker, *extra))
+    return f"sum by ({', '.join(labels)}) ({one})" if labels else f"sum({one})"
+
+
 def record_name(level: str, metric: str, operations: str) -> str:
     """``level:metric:operations``; ``metric`` gets the catalogue's prefix."""
     return f"{level}:{m.PREFIX}{metric}:{operations}"
@@ -86,6 +96,10 @@ class Q:
     def worker_by(self, *extra: str) -> str:
         """``by (cluster, namespace, instance, agent_name, ...)``: one worker process."""
         return f"by ({', '.join((*self.worker_labels, *extra))})"
+
+    def fleet_sum(self, expr: str, *extra: str) -> str:
+        """``fleet_sum`` per agent: ``sum by (cluster, agent_name, extra)`` of ``dedup``."""
+        return fleet_sum(expr, self.agent_labels, self.worker_labels, *extra)
 
     def dedup(self, expr: str, *extra: str) -> str:
         """``dedup`` by one worker process's labels plus ``extra``."""
