@@ -39,6 +39,8 @@ DASHBOARD = json.loads((Path(__file__).resolve().parents[2] / COMMITTED_PATH).re
 BUDGET_S = 90.0  # from the first scrape until every compared panel has data
 RANGE_KINDS = ("timeseries", "heatmap", "state-timeline")
 RANGE_S = 20  # range panels are compared over their last 20 one-second steps
+# scrapes in the snapshot: several rate intervals, so rates and increases have samples
+MIN_WINDOW_S = 20
 REGISTERED = m.series("worker_registered")
 
 Labels = dict[str, str]
@@ -76,17 +78,19 @@ def _values(window_s: int) -> dict[str, str]:
             "__range": f"{window_s}s", "__interval": "1s"}
 
 
-def _wait_for_data(live: Live) -> float:
-    """Until every compared query has data on the live Prometheus; the time it did."""
+def _wait_for_data(live: Live) -> tuple[float, int]:
+    """Until every compared query has data on the live Prometheus, over at least
+    ``MIN_WINDOW_S`` of scrapes: the time it did and the window ($__range) it used."""
     pending = {(title, ref): expr for title, ref, expr, _ in (p.values for p in COMPARED)}
     while True:
         now = time.time()
-        values = _values(max(1, round(now - live.started)))
+        window_s = round(now - live.started)
+        values = _values(max(1, window_s))
         for key, expr in list(pending.items()):
             if dash_live.finite(live.prom.query(dash_live.interpolate(expr, values), now)):
                 del pending[key]
-        if not pending:
-            return now
+        if not pending and window_s >= MIN_WINDOW_S:
+            return now, window_s
         if now > live.started + BUDGET_S:
             pytest.fail(f"no data after {BUDGET_S:.0f} s for {sorted(pending)}: nothing to "
                         f"compare")
@@ -145,8 +149,7 @@ class Snapshot:
     """The live samples loaded once as scraped and once per duplication."""
 
     def __init__(self, live: Live, workdir: Path) -> None:
-        self.at = _wait_for_data(live)
-        self.window_s = int(self.at - live.started)
+        self.at, self.window_s = _wait_for_data(live)
         jobs = f"{dash_live.JOB}|{dash_live.SERVER_LOG_JOB}"
         self.series = live.prom.query(f'{{job=~"{jobs}"}}[{self.window_s + 60}s]', self.at)
         self.binary = require_binary("prometheus", "prometheus")
@@ -208,7 +211,9 @@ def test_panel_is_the_same_when_every_worker_is_read_twice(
         snapshot: Snapshot) -> None:
     once = _by_series(snapshot.run(None, expr, instant))
     twice = _by_series(snapshot.run(duplication, expr, instant))
-    assert once, f"panel {title!r} query {ref} has no data in the snapshot: nothing compared"
+    assert once, (f"panel {title!r} query {ref} has no data in the snapshot "
+                  f"({snapshot.window_s} s from the first scrape): nothing compared\n"
+                  f"{dash_live.interpolate(expr, _values(snapshot.window_s))}")
     extra, missing = sorted(twice.keys() - once.keys()), sorted(once.keys() - twice.keys())
     assert not extra and not missing, (
         f"panel {title!r} query {ref}, every worker read twice ({duplication}): series "
