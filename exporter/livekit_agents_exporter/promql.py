@@ -3,7 +3,8 @@ share is written here once.
 
 ``Worker`` holds the per-worker capacity formulas over any way of selecting a raw series
 (the rules' configured matchers, or the dashboard's variables plus those matchers) and
-any target load (a number in the rules, ``$target_load`` on the dashboard). ``Q`` is the
+any target load (a number in the rules, ``$target_load`` on the dashboard). ``dedup`` and
+``fleet_sum`` reduce to one series per worker process before a sum, for both. ``Q`` is the
 rules' side: selectors, groupings and per-worker deduplication for one configuration.
 Raw series names come from the metric catalogue only (``metrics.series``), so a renamed
 metric or another ``job`` label is one edit.

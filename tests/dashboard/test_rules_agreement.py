@@ -3,7 +3,10 @@
 Both read the same raw gauges; ``promtool test rules`` evaluates the dashboard's fleet
 stats and the pack's ``agent_name:*`` rules on the same series (workers available, full,
 draining, disconnected, above the server's target load, in dev mode) and expects equal
-numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool.
+numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool. The
+formula texts are compared too: worker counts, per-agent rates and dispatch percentiles
+(deduplicated per worker before the sum in both). ``test_read_twice.py`` checks every
+panel against a real fleet's samples read twice.
 """
 
 from __future__ import annotations

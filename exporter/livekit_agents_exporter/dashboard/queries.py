@@ -4,7 +4,8 @@ Every selector carries one matcher per dashboard variable (``cluster``, ``namesp
 ``job``, ``agent_name``, ``instance``) plus the mixin's selector (``extra``; the server
 log's own selector for the server-log series), so that the dashboard-linter's
 job/instance rules hold and the variables filter every panel. Fleet figures are grouped
-like the recording rules: by the configured aggregation labels and ``agent_name``.
+like the recording rules: by the configured aggregation labels and ``agent_name``, after
+the rules' reduction to one series per worker process (``promql.dedup``/``fleet_sum``).
 """
 
 from __future__ import annotations

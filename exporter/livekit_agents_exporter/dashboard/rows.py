@@ -1,7 +1,10 @@
 """The dashboard's rows, top to bottom, each answering one operator question.
 
 Queries read the exporter's raw series (never the alert pack's recording rules), so the
-dashboard works without the rules loaded; the capacity definitions match the rules'.
+dashboard works without the rules loaded; the capacity definitions match the rules'. Every
+worker query keeps one series per worker process first (``Selector.one_per_worker``,
+``fleet_sum``, ``sum_rate``, ``quantile``), as the rules do, so a worker read by two scrape
+configs or two Prometheus replicas is neither doubled nor drawn twice.
 """
 
 from __future__ import annotations
