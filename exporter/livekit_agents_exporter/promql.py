@@ -3,7 +3,8 @@ share is written here once.
 
 ``Worker`` holds the per-worker capacity formulas over any way of selecting a raw series
 (the rules' configured matchers, or the dashboard's variables plus those matchers) and
-any target load (a number in the rules, ``$target_load`` on the dashboard). ``Q`` is the
+any target load (a number in the rules, ``$target_load`` on the dashboard). ``dedup`` and
+``fleet_sum`` reduce to one series per worker process before a sum, for both. ``Q`` is the
 rules' side: selectors, groupings and per-worker deduplication for one configuration.
 Raw series names come from the metric catalogue only (``metrics.series``), so a renamed
 metric or another ``job`` label is one edit.
@@ -42,6 +43,16 @@ def dedup(expr: str, grouping: tuple[str, ...]) -> str:
     """One series per worker process: the same worker read by two scrape configs or two
     Prometheus replicas (series that differ only in other labels) counts once."""
     return f"max by ({', '.join(grouping)}) ({expr})"
+
+
+def fleet_sum(expr: str, by: tuple[str, ...] | None, worker: tuple[str, ...],
+              *extra: str) -> str:
+    """``sum by (by, extra)`` of one series per worker process (``dedup`` by ``worker``
+    and ``extra``), all workers together when ``by`` is None: a counter's rate or a
+    histogram's bucket rates (``extra`` = ``le``) read by two scrape configs or two
+    Prometheus replicas are summed once."""
+    labels, one = (*(by or ()), *extra), dedup(expr, (*worker, *extra))
+    return f"sum by ({', '.join(labels)}) ({one})" if labels else f"sum({one})"
 
 
 def record_name(level: str, metric: str, operations: str) -> str:
@@ -86,6 +97,10 @@ class Q:
     def worker_by(self, *extra: str) -> str:
         """``by (cluster, namespace, instance, agent_name, ...)``: one worker process."""
         return f"by ({', '.join((*self.worker_labels, *extra))})"
+
+    def fleet_sum(self, expr: str, *extra: str) -> str:
+        """``fleet_sum`` per agent: ``sum by (cluster, agent_name, extra)`` of ``dedup``."""
+        return fleet_sum(expr, self.agent_labels, self.worker_labels, *extra)
 
     def dedup(self, expr: str, *extra: str) -> str:
         """``dedup`` by one worker process's labels plus ``extra``."""

@@ -70,11 +70,13 @@ def test_config_file_is_the_one_rules_reads(tmp_path: Path) -> None:
     raw = [e for e in exprs if "livekit_agents_worker" in e]
     assert raw and all('job="voice", env=~"prod|staging"' in e for e in raw), raw
     assert any("sum by (region, agent_name) (" in e for e in exprs)
-    assert any("by (region, agent_name, pod" in e for e in exprs)
+    # one series per worker process, by the same labels as the rules' deduplication
+    assert any("max by (region, pod, agent_name) (" in e for e in exprs)
     assert not any("cluster, namespace, agent_name" in e for e in exprs)
     rule_text = rules.read_text()
     assert 'job="voice", env=~"prod|staging"' in rule_text
     assert "by (region, agent_name)" in rule_text
+    assert "max by (region, pod, agent_name) (" in rule_text
 
 
 def test_bad_config_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,7 +3,10 @@
 Both read the same raw gauges; ``promtool test rules`` evaluates the dashboard's fleet
 stats and the pack's ``agent_name:*`` rules on the same series (workers available, full,
 draining, disconnected, above the server's target load, in dev mode) and expects equal
-numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool.
+numbers. Needs ``livekit_agents_exporter.rules`` (the alert pack) and promtool. The
+formula texts are compared too: worker counts, per-agent rates and dispatch percentiles
+(deduplicated per worker before the sum in both). ``test_read_twice.py`` checks every
+panel against a real fleet's samples read twice.
 """
 
 from __future__ import annotations
@@ -150,3 +153,48 @@ def test_dashboard_and_rules_write_the_same_worker_formulas(overrides: dict[str,
     assert f"sum by ({fleet}) (" in rules[r.WORKERS_AVAILABLE]
     by_state = exprs["Workers by state"]
     assert all(e.startswith(f"sum by ({fleet}) (") for e in by_state), by_state
+
+
+# dashboard panel [query] -> the recording rule it draws over Grafana's rate interval
+RATE_AGREEMENT = {
+    ("Job offers", 0): "JOB_REQUESTS_RATE",
+    ("Refused offers by reason", 0): "JOB_REQUESTS_REJECTED_RATE",
+    ("Assignment timeouts and late assignments", 0): "ASSIGNMENT_TIMEOUTS_RATE",
+    ("Jobs launched and finished", 0): "JOBS_LAUNCHED_RATE",
+    ("Jobs launched and finished", 1): "JOBS_FINISHED_RATE",
+    ("Job failures by reason", 0): "JOBS_FAILED_RATE",
+}
+
+
+@pytest.mark.parametrize("overrides", [
+    {},
+    {"selector": 'job="voice"', "aggregation_labels": ["region"], "worker_labels": ["pod"]},
+], ids=["defaults", "custom"])
+def test_dashboard_rates_and_percentiles_are_the_rules_formulas(
+        overrides: dict[str, Any]) -> None:
+    """The dashboard's per-agent rates and dispatch percentiles are, matchers and rate
+    window aside, the recording rules' expressions (``promql.fleet_sum``): one series per
+    worker process (and ``reason``, ``le``) first, then the sum per agent."""
+    from livekit_agents_exporter.dashboard import DashboardOptions, to_dict
+    from livekit_agents_exporter.dashboard.build import build_dashboard
+    from livekit_agents_exporter.promql import RATE_WINDOW
+    from livekit_agents_exporter.rules import load_config, render_rules
+    from livekit_agents_exporter.rules import recording as r
+
+    config = load_config(overrides=overrides)
+    rules = {rule["record"]: rule["expr"] for g in render_rules(config)["groups"]
+             for rule in g["rules"] if "record" in rule}
+    d = to_dict(build_dashboard(DashboardOptions(mixin=config)))
+    exprs = {p["title"]: [t["expr"] for t in p["targets"]] for p in L.data_panels(d)}
+
+    def formula(expr: str, window: str) -> str:
+        return _MATCHERS.sub("{}", expr).replace(f"[{window}]", "[WINDOW]")
+
+    for (title, ref), rule in RATE_AGREEMENT.items():
+        dashboard = formula(exprs[title][ref], "$__rate_interval")
+        recorded = formula(rules[getattr(r, rule)], RATE_WINDOW)
+        assert dashboard == recorded, (title, dashboard, recorded)
+    buckets = formula(rules[r.DISPATCH_LATENCY_BUCKETS_RATE], RATE_WINDOW)
+    for q, expr in zip(r.DISPATCH_QUANTILES, exprs["Dispatch latency (offer to launch)"],
+                       strict=True):
+        assert formula(expr, "$__rate_interval") == f"histogram_quantile({q}, {buckets})", expr

@@ -4,7 +4,8 @@ Every selector carries one matcher per dashboard variable (``cluster``, ``namesp
 ``job``, ``agent_name``, ``instance``) plus the mixin's selector (``extra``; the server
 log's own selector for the server-log series), so that the dashboard-linter's
 job/instance rules hold and the variables filter every panel. Fleet figures are grouped
-like the recording rules: by the configured aggregation labels and ``agent_name``.
+like the recording rules: by the configured aggregation labels and ``agent_name``, after
+the rules' reduction to one series per worker process (``promql.dedup``/``fleet_sum``).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from .. import metrics as m
-from ..promql import Worker, dedup, worker_grouping
+from ..promql import Worker, dedup, fleet_sum, worker_grouping
 
 # Dashboard variables that filter every selector, in the order they appear on top.
 FILTER_VARIABLES = ("cluster", "namespace", "job", "agent_name", "instance")
@@ -56,10 +57,23 @@ class Selector:
     def worker_legend(self) -> str:
         return " ".join(f"{{{{{label}}}}}" for label in (m.AGENT_LABEL, *self.worker_labels))
 
-    def one_per_worker(self, expr: str) -> str:
-        """The rules' per-worker deduplication (``promql.dedup``): a worker read by two
-        scrape configs counts once on the dashboard too."""
-        return dedup(expr, worker_grouping(self.aggregation_labels, self.worker_labels))
+    @property
+    def _worker_grouping(self) -> tuple[str, ...]:
+        return worker_grouping(self.aggregation_labels, self.worker_labels)
+
+    def one_per_worker(self, expr: str, *extra: str) -> str:
+        """The rules' per-worker deduplication (``promql.dedup``, by the worker's labels
+        and ``extra``): a worker read by two scrape configs or two Prometheus replicas is
+        one series on the dashboard too."""
+        return dedup(expr, (*self._worker_grouping, *extra))
+
+    def fleet_sum(self, expr: str, *extra: str, per: str = "agent") -> str:
+        """``promql.fleet_sum``: one series per worker (and ``extra``), then summed per
+        agent (``per="agent"``, the rules' grouping), per worker (``"worker"``) or over
+        every selected worker (``"all"``)."""
+        by = {"agent": (*self.aggregation_labels, m.AGENT_LABEL),
+              "worker": self._worker_grouping, "all": None}[per]
+        return fleet_sum(expr, by, self._worker_grouping, *extra)
 
     def capacity(self) -> Worker:
         """The mixin's per-worker formulas over these selectors and ``$target_load``."""
@@ -104,15 +118,27 @@ class Selector:
             raise ValueError(f"increase() of the non-counter {short}")
         return f"increase({self.raw(short)}[{window}])"
 
-    def sum_rate(self, short: str, by: str | None = None) -> str:
-        return f"sum by ({by or self.fleet}) ({self.rate(short)})"
+    def sum_rate(self, short: str, *extra: str, per: str = "agent") -> str:
+        """A counter's rate summed like the recording rules: one series per worker (and
+        ``extra``) first, so a worker scraped twice counts once. The server log's series
+        come from mtail's targets, not workers, and are summed as its rules sum them."""
+        if m.BY_SHORT[short].source == "server_log":
+            labels = ", ".join((*self.aggregation_labels, m.AGENT_LABEL, *extra))
+            return f"sum by ({labels}) ({self.rate(short)})"
+        return self.fleet_sum(self.rate(short), *extra, per=per)
 
-    def quantile(self, q: float, short: str, by: str | None = None) -> str:
-        by = by or self.fleet
+    def sum_increase(self, short: str, window: str = RANGE) -> str:
+        """A counter's increase over every selected worker, each worker counted once."""
+        if m.BY_SHORT[short].source == "server_log":
+            return f"sum({self.increase(short, window)})"
+        return self.fleet_sum(self.increase(short, window), per="all")
+
+    def quantile(self, q: float, short: str) -> str:
+        """A percentile per agent: the bucket rates deduplicated per worker and ``le``,
+        then summed per agent and ``le``, as the recording rules do."""
         if m.BY_SHORT[short].kind != "histogram":
             raise ValueError(f"histogram_quantile() of the non-histogram {short}")
-        return (f"histogram_quantile({q}, sum by ({by}, le) "
-                f"({self.rate(short, '_bucket')}))")
+        return f"histogram_quantile({q}, {self.fleet_sum(self.rate(short, '_bucket'), 'le')})"
 
     def alerts(self, series: str = "ALERTS", state: str = "") -> str:
         """The alert pack's alerts. Agent alerts keep the aggregation labels and

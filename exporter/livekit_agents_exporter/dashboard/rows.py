@@ -1,7 +1,10 @@
 """The dashboard's rows, top to bottom, each answering one operator question.
 
 Queries read the exporter's raw series (never the alert pack's recording rules), so the
-dashboard works without the rules loaded; the capacity definitions match the rules'.
+dashboard works without the rules loaded; the capacity definitions match the rules'. Every
+worker query keeps one series per worker process first (``Selector.one_per_worker``,
+``fleet_sum``, ``sum_rate``, ``quantile``), as the rules do, so a worker read by two scrape
+configs or two Prometheus replicas is neither doubled nor drawn twice.
 """
 
 from __future__ import annotations
@@ -136,7 +139,7 @@ def load_row(sel: Selector) -> Row:
             f"dashed, the agent's load_threshold ({_s('worker_load_threshold_ratio')}, "
             f"dev mode's +Inf shown as 1). At or above the line the worker refuses jobs.",
             "percentunit", [
-                Query(cap.effective, sel.worker_legend),
+                Query(sel.one_per_worker(cap.effective), sel.worker_legend),
                 Query(f"max by ({sel.fleet}) ({threshold})", f"threshold {sel.fleet_legend}"),
             ], dashed="^threshold .*"),
         timeseries_panel(
@@ -145,7 +148,7 @@ def load_row(sel: Selector) -> Row:
             f"and, dashed, the server's target_load ($target_load). At or above it the "
             f"server offers the worker no job even while it reports itself available.",
             "percentunit", [
-                Query(cap.load, sel.worker_legend),
+                Query(sel.one_per_worker(cap.load), sel.worker_legend),
                 Query(f"vector({TARGET_LOAD})", "server target_load"),
             ], dashed="^server target_load$"),
         bargauge_panel(
@@ -153,7 +156,8 @@ def load_row(sel: Selector) -> Row:
             "Effective load divided by load_threshold per worker, now: 100% means the worker "
             "refuses jobs. Largest first.",
             "percentunit",
-            Query(f"sort_desc({cap.effective} / {threshold})", sel.worker_legend),
+            Query(f"sort_desc({sel.one_per_worker(f'{cap.effective} / {threshold}')})",
+                  sel.worker_legend),
             steps=LOAD_STEPS, max_val=1.2),
         state_panel(
             "Full and draining workers",
@@ -161,7 +165,7 @@ def load_row(sel: Selector) -> Row:
             f"({_s('worker_draining')}, reported to the server as full). Shows which workers "
             f"were saturated and since when.",
             "none",
-            Query(f"max by ({sel.worker}) ({cap.full} + {cap.draining})", sel.worker_legend),
+            Query(sel.one_per_worker(f"{cap.full} + {cap.draining}"), sel.worker_legend),
             states=(("0", "available", "green"), ("1", "full", "red"),
                     ("2", "draining", "blue"))),
         heatmap_panel(
@@ -170,7 +174,7 @@ def load_row(sel: Selector) -> Row:
             f"every 0.5 s and before each offer), so spikes between scrapes are kept. Cells: "
             f"samples per second in each load bucket, all selected workers together.",
             "percentunit", "cps",
-            Query(f"sum by (le) ({sel.rate('worker_load_samples_ratio', '_bucket')})",
+            Query(sel.fleet_sum(sel.rate("worker_load_samples_ratio", "_bucket"), "le", per="all"),
                   "{{le}}"),
             w=24),
     ])
@@ -191,8 +195,9 @@ def jobs_row(sel: Selector) -> Row:
             f"accepted but not yet assigned by the server "
             f"({_s('worker_pending_assignments')}); on 1.8 those count in the effective load.",
             "none", [
-                Query(sel.raw("worker_active_jobs"), f"running {sel.worker_legend}"),
-                Query(sel.raw("worker_pending_assignments"),
+                Query(sel.one_per_worker(sel.raw("worker_active_jobs")),
+                      f"running {sel.worker_legend}"),
+                Query(sel.one_per_worker(sel.raw("worker_pending_assignments")),
                       f"awaiting assignment {sel.worker_legend}"),
             ], dashed="^awaiting assignment .*"),
     ])
@@ -207,26 +212,26 @@ def requests_row(sel: Selector) -> Row:
             f"Job offers answered available=false over the dashboard's time range "
             f"({_s('job_requests_rejected')}). The server tries another worker on the same "
             f"node; when none is left the call is lost.",
-            "none", Query(f"sum({sel.increase('job_requests_rejected', RANGE)})"),
+            "none", Query(sel.sum_increase("job_requests_rejected")),
             steps=(Step("green"), Step("orange", 1)), w=6),
         stat_panel(
             "Assignment timeouts in range",
             f"Accepted jobs whose assignment never arrived in time, over the dashboard's time "
             f"range ({_s('assignment_timeouts')}): those jobs are lost.",
-            "none", Query(f"sum({sel.increase('assignment_timeouts', RANGE)})"),
+            "none", Query(sel.sum_increase("assignment_timeouts")),
             steps=(Step("green"), Step("red", 1)), w=6),
         stat_panel(
             "Refused share of offers",
             "Refused offers divided by offers received, over the dashboard's time range.",
             "percentunit",
-            Query(f"sum({sel.increase('job_requests_rejected', RANGE)})\n/\n"
-                  f"(sum({sel.increase('job_requests', RANGE)}) > 0)"),
+            Query(f"{sel.sum_increase('job_requests_rejected')}\n/\n"
+                  f"({sel.sum_increase('job_requests')} > 0)"),
             steps=(Step("green"), Step("orange", 0.05), Step("red", 0.25)), w=6),
         stat_panel(
             "Offers received in range",
             f"Job offers (AvailabilityRequest) received from the server over the dashboard's "
             f"time range ({_s('job_requests')}).",
-            "none", Query(f"sum({sel.increase('job_requests', RANGE)})"), w=6),
+            "none", Query(sel.sum_increase("job_requests")), w=6),
         timeseries_panel(
             "Job offers",
             f"Offers received from the server ({_s('job_requests')}) and accepted "
@@ -241,7 +246,7 @@ def requests_row(sel: Selector) -> Row:
             f"full, draining, on_request (the request handler rejected), unanswered (it "
             f"returned without answering), error (it raised).",
             "reqps",
-            [Query(sel.sum_rate("job_requests_rejected", f"{sel.fleet}, reason"),
+            [Query(sel.sum_rate("job_requests_rejected", "reason"),
                    "{{reason}} " + sel.fleet_legend)],
             stacked=True, bars=True),
         timeseries_panel(
@@ -301,7 +306,7 @@ def outcome_row(sel: Selector) -> Row:
             "Job failures by reason",
             f"Jobs that ended badly ({_s('jobs_failed')}): entrypoint_error (the entrypoint "
             f"raised) or process_exit (the job process exited non-zero or was killed).",
-            "ops", [Query(sel.sum_rate("jobs_failed", f"{sel.fleet}, reason"),
+            "ops", [Query(sel.sum_rate("jobs_failed", "reason"),
                           "{{reason}} " + sel.fleet_legend)], w=6, stacked=True, bars=True),
         timeseries_panel(
             "Failed share of finished jobs",
@@ -318,18 +323,21 @@ def full_time_row(sel: Selector) -> Row:
             "Share of time reported full",
             f"Per worker, the fraction of time its status was WS_FULL "
             f"({_s('worker_full_seconds')} per second).",
-            "percentunit", [Query(sel.rate("worker_full_seconds"), sel.worker_legend)],
+            "percentunit", [Query(sel.one_per_worker(sel.rate("worker_full_seconds")),
+                                   sel.worker_legend)],
             w=8, max_val=1),
         timeseries_panel(
             "Full transitions per minute",
             f"Per worker, status changes to WS_FULL ({_s('worker_full_transitions')}). A "
             f"worker that flips often hovers at its threshold: scale out or raise it.",
-            "opm", [Query(f"{sel.rate('worker_full_transitions')} * 60", sel.worker_legend)], w=8),
+            "opm", [Query(f"{sel.one_per_worker(sel.rate('worker_full_transitions'))} * 60",
+                          sel.worker_legend)], w=8),
         bargauge_panel(
             "Time full in range",
             f"Seconds each worker reported WS_FULL over the dashboard's time range "
             f"({_s('worker_full_seconds')}). Largest first.",
-            "s", Query(f"sort_desc({sel.increase('worker_full_seconds', RANGE)})",
+            "s", Query(f"sort_desc("
+                       f"{sel.one_per_worker(sel.increase('worker_full_seconds', RANGE))})",
                        sel.worker_legend),
             steps=(Step("green"), Step("orange", 60), Step("red", 600)), w=8),
     ])
@@ -341,7 +349,8 @@ def memory_row(sel: Selector) -> Row:
             "Job process memory per worker",
             f"Resident memory summed over each worker's job processes "
             f"({_s('job_processes_resident_memory_bytes')}, process executor only).",
-            "bytes", [Query(sel.raw("job_processes_resident_memory_bytes"), sel.worker_legend)],
+            "bytes", [Query(sel.one_per_worker(sel.raw("job_processes_resident_memory_bytes")),
+                           sel.worker_legend)],
             w=8),
         timeseries_panel(
             "Largest job process vs memory limit",
@@ -350,14 +359,16 @@ def memory_row(sel: Selector) -> Row:
             f"job_memory_limit_mb ({_s('job_memory_limit_bytes')}, shown when set): the SDK "
             f"kills a job process above it.",
             "bytes", [
-                Query(sel.raw("job_process_max_resident_memory_bytes"), sel.worker_legend),
-                Query(f"{sel.raw('job_memory_limit_bytes')} > 0", f"limit {sel.worker_legend}"),
+                Query(sel.one_per_worker(sel.raw("job_process_max_resident_memory_bytes")),
+                      sel.worker_legend),
+                Query(f"{sel.one_per_worker(sel.raw('job_memory_limit_bytes'))} > 0",
+                      f"limit {sel.worker_legend}"),
             ], w=8, dashed="^limit .*"),
         timeseries_panel(
             "Job processes alive",
             f"Job executor processes alive per worker ({_s('job_processes')}, process "
             f"executor only), idle pre-started ones included.",
-            "none", [Query(sel.raw("job_processes"), sel.worker_legend)], w=8),
+            "none", [Query(sel.one_per_worker(sel.raw("job_processes")), sel.worker_legend)], w=8),
     ])
 
 
@@ -368,12 +379,13 @@ def health_row(sel: Selector) -> Row:
             f"Registrations with the server after the first one ({_s('worker_registrations')}). "
             f"While a worker reconnects its status updates are dropped and the server cannot "
             f"place jobs on it.",
-            "opm", [Query(f"{sel.rate('worker_registrations')} * 60", sel.worker_legend)], w=6),
+            "opm", [Query(f"{sel.one_per_worker(sel.rate('worker_registrations'))} * 60",
+                          sel.worker_legend)], w=6),
         timeseries_panel(
             "load_fnc errors",
             f"load_fnc calls that raised or returned a bad value ({_s('load_fnc_errors')}) by "
             f"kind: exception, non_numeric, nan, out_of_range. The load then shown is wrong.",
-            "ops", [Query(sel.sum_rate("load_fnc_errors", f"{sel.worker}, error"),
+            "ops", [Query(sel.sum_rate("load_fnc_errors", "error", per="worker"),
                           "{{error}} " + sel.worker_legend)], w=6, stacked=True, bars=True),
         timeseries_panel(
             "load_fnc duration",
@@ -389,10 +401,10 @@ def health_row(sel: Selector) -> Row:
             f"({_s('exporter_errors')}), by component. Non-zero means some figures above may "
             f"be missing updates. The series of a component appear with its first error, so "
             f"workers without any show 0 as component 'none'.",
-            "ops", [Query(f"{sel.sum_rate('exporter_errors', f'{sel.worker}, component')}\n"
+            "ops", [Query(f"{sel.sum_rate('exporter_errors', 'component', per='worker')}\n"
                           f"  or on ({sel.worker})\n"
-                          f"label_replace(sum by ({sel.worker}) "
-                          f"({sel.raw('worker_registered')}) * 0, "
+                          f"label_replace({sel.one_per_worker(sel.raw('worker_registered'))}"
+                          f" * 0, "
                           f'"component", "none", "", "")',
                           "{{component}} " + sel.worker_legend)], w=6, stacked=True, bars=True),
     ])
@@ -432,7 +444,7 @@ _BUDGET = 1 - float(SERVER_LOG_SECTION.keys["slo_objective"].default)  # type: i
 
 def server_log_row(sel: Selector) -> Row:
     """From livekit-server's log, as the mtail program counts it (server-log/README.md)."""
-    lost, all_ = sel.increase("server_dispatches_lost"), sel.increase("server_dispatches")
+    lost, all_ = sel.sum_increase("server_dispatches_lost"), sel.sum_increase("server_dispatches")
     return Row("Lost dispatches, from livekit-server's log",
                "Which calls got no agent at all, why, and how fast is the SLO budget burning?", [
         stat_panel(
@@ -441,7 +453,7 @@ def server_log_row(sel: Selector) -> Row:
             f"range ({_s('server_dispatches_lost')}, counted by the mtail program in "
             f"server-log/ from the server's own log). '{NO_SERVER_LOG}': that pipeline is not "
             f"set up, the worker-side panels are all there is.",
-            "none", Query(f"sum({lost})"), steps=(Step("green"), Step("red", 1)),
+            "none", Query(lost), steps=(Step("green"), Step("red", 1)),
             no_value=NO_SERVER_LOG, w=6),
         stat_panel(
             "Dispatch success in range (server log)",
@@ -449,7 +461,7 @@ def server_log_row(sel: Selector) -> Row:
             f"({_s('server_dispatches_assigned')} over {_s('server_dispatches')}): the "
             f"dispatch SLO's indicator.",
             "percentunit",
-            Query(f"sum({sel.increase('server_dispatches_assigned')})\n/\n(sum({all_}) > 0)"),
+            Query(f"{sel.sum_increase('server_dispatches_assigned')}\n/\n({all_} > 0)"),
             steps=(Step("red"), Step("orange", 0.99), Step("green", 1 - _BUDGET)),
             no_value=NO_SERVER_LOG, decimals=2, w=6),
         timeseries_panel(
@@ -458,7 +470,7 @@ def server_log_row(sel: Selector) -> Row:
             "full or at target_load), all_refused (the chosen node's workers all refused), "
             "availability_timeout, deadline_exceeded, other.",
             "reqps",
-            [Query(sel.sum_rate("server_dispatches_lost", f"{sel.fleet}, cause"),
+            [Query(sel.sum_rate("server_dispatches_lost", "cause"),
                    "{{cause}} " + sel.fleet_legend)],
             stacked=True, bars=True),
         timeseries_panel(

@@ -66,7 +66,7 @@ def _rule(record: str, expr: str, **labels: str) -> dict[str, Any]:
 
 def _rate_sum(q: Q, short: str, *extra: str, suffix: str = "") -> str:
     rate = f"rate({q.raw(short, suffix)}[{RATE_WINDOW}])"
-    return f"sum {q.by(*extra)} ({q.dedup(rate, *extra)})"
+    return q.fleet_sum(rate, *extra)
 
 
 def recording_rules(config: RulesConfig) -> list[dict[str, Any]]:
