@@ -123,7 +123,7 @@ async def test_options_whose_worker_is_built_from_other_options_are_reported_bli
     other, _ = _build("options", sim, **kw)  # what actually runs: never instrumented
     exporter = instrument(instrumented, host="127.0.0.1", port=0)
     worker = _worker_from_options(other)
-    task = asyncio.create_task(worker.run(devmode=False) if NEW_SDK else worker.run())
+    task = asyncio.create_task(sdk.run_worker(worker))
     try:
         await sim.wait_for_workers(1, agent_name="agent", timeout=15)
         watchdog = exporter._watchdog
