@@ -36,7 +36,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--agent-name", default="bench")
     parser.add_argument("--capacity", type=int, default=64)
     parser.add_argument("--threshold", type=float, default=0.7)
-    parser.add_argument("--instrument", action="store_true", help="call instrument() on the options")
+    parser.add_argument("--instrument", action="store_true",
+                        help="call instrument() on the options")
     parser.add_argument("--sdk-metrics", action="store_true",
                    help="also enable the SDK's own endpoint (prometheus_port)")
     parser.add_argument("--executor", choices=("thread", "process"), default="thread")
