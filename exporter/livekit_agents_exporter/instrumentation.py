@@ -90,7 +90,8 @@ class Exporter:
         self._job_events: sdk.JobEventChannel | None = None
         self._process_failures: sdk.ProcessFailureChannel | None = None
         self._drain: DrainThread | None = None
-        self._watchdog: RunWatchdog | None = None
+        #: warns once when the worker runs without its run() hooked (``warned``, ``done``)
+        self.watchdog: RunWatchdog | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Instrumented WorkerOptions carry their exporter. 1.2's dev mode pickles them into
@@ -221,8 +222,8 @@ class Exporter:
             return
         self.closed = True
         _pending_options.discard(self)
-        if self._watchdog is not None:
-            self._watchdog.stop()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         for observed in self._observed:
             observed.stop_observing()
         if self._tap is not None:
@@ -456,8 +457,8 @@ def instrument(
         _pending_options.add(exporter)
     else:
         sdk.wrap_instance_run(target, lambda: exporter.attach(target))
-    exporter._watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
-    exporter._watchdog.start()
+    exporter.watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
+    exporter.watchdog.start()
     setattr(target, _ATTR, exporter)
     return exporter
 

@@ -87,21 +87,20 @@ def _split(bound: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-_range_checked = False
+_range_warned: set[str] = set()  # versions warned about in this process
 
 
 def check_tested_range() -> bool:
     """Warn once per process when the installed SDK is outside the tested range."""
-    global _range_checked
     inside = version_in_range(SDK_VERSION)
-    if not inside and not _range_checked:
+    if not inside and SDK_VERSION not in _range_warned:
         logger.warning(
             "livekit-agents-exporter is tested with livekit-agents %s; livekit-agents %s is "
             "installed. The worker runs as usual; every hook that cannot attach on this "
             "version is switched off on its own and shows as 0 in "
             "livekit_agents_exporter_hooks_attached{hook}.",
             ",".join(TESTED_SDK_RANGE), SDK_VERSION)
-    _range_checked = True
+        _range_warned.add(SDK_VERSION)
     return inside
 
 
@@ -319,11 +318,16 @@ class WorkerView:
             return 0
         return len(self.worker.active_jobs)
 
-    def job_process_pids(self) -> list[int]:
+    def job_executors(self) -> list[Any]:
+        """The pool's job executors (processes or threads); ``pid`` and ``running_job`` are
+        public on them."""
         if not hasattr(self.worker, "_proc_pool"):
             return []
+        return list(self.worker._proc_pool.processes)
+
+    def job_process_pids(self) -> list[int]:
         pids = []
-        for proc in list(self.worker._proc_pool.processes):
+        for proc in self.job_executors():
             pid = getattr(proc, "pid", None)
             if isinstance(pid, int):
                 pids.append(pid)
