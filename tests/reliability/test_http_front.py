@@ -30,7 +30,6 @@ from prometheus_client import CollectorRegistry, Counter
 from livekit_agents_exporter.http_server import MetricsServer, ServerLimits
 from livekit_agents_exporter.recorder import Recorder
 from livekit_agents_exporter.safety import ErrorSink
-from worker_harness import LagProbe
 
 LOAD_SCRIPT = Path(__file__).with_name("http_load.py")
 ERRORS = "livekit_agents_exporter_errors_total"
@@ -208,27 +207,26 @@ def run_load(port: int, *, slow: int, seconds: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-async def test_slowloris_does_not_starve_scrapes_nor_the_loop(endpoint):
+async def test_slowloris_does_not_starve_scrapes(endpoint):
+    """The endpoint runs in its own process; that the worker's event loop does not feel an
+    attack is measured against a real worker, with an idle baseline, in test_worker_faults.py
+    (here the attack's client threads share this test's loop, so its lag says nothing)."""
     limits = ServerLimits(request_timeout=3.0)
     e = endpoint(limits)
     peak = []
-    with LagProbe() as probe:
-        load = asyncio.get_running_loop().run_in_executor(
-            None, lambda: run_load(e.server.port, slow=200, seconds=8.0))
-        while not load.done():
-            peak.append(e.connections)
-            await asyncio.sleep(0.1)
-        figures = await load
+    load = asyncio.get_running_loop().run_in_executor(
+        None, lambda: run_load(e.server.port, slow=200, seconds=8.0))
+    while not load.done():
+        peak.append(e.connections)
+        await asyncio.sleep(0.1)
+    figures = await load
     print(f"\nslowloris x200 for 8s (cap {limits.max_connections}, request timeout "
-          f"{limits.request_timeout}s): {figures}\n"
-          f"loop lag under attack: {probe.stats.describe()}; "
-          f"peak open connections {max(peak)}")
+          f"{limits.request_timeout}s): {figures}; peak open connections {max(peak)}")
     assert not figures["scrape_failures"], figures["scrape_failures"]
     assert figures["scrapes"] >= 20
     assert figures["scrape_p99"] < 0.5
     assert max(peak) <= limits.max_connections + 5  # closes are asynchronous
     assert figures["closed_by_server"] >= 200  # no connection outlives the request timeout
-    assert probe.stats.p99 < 0.05
     assert e.clean_scrape_works()
 
 
