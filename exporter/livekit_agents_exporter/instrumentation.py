@@ -407,7 +407,7 @@ def instrument(
     settings = {"port": serve_port, "host": host, "registry": id(registry) if registry else None,
                 "web_config": web_key}
     existing: Exporter | None = getattr(target, _ATTR, None)
-    if existing is not None:
+    if existing is not None and not existing.closed:  # after close(), instrument() anew
         if existing.settings == settings or (port is _UNSET and registry is None
                                               and web_config is None):
             return existing

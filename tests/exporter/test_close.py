@@ -9,8 +9,10 @@ from typing import Any
 import aiohttp
 import pytest
 from livekit.agents import JobExecutorType
+from prometheus_client import CollectorRegistry
 
-from livekit_agents_exporter import Exporter, sdk
+from livekit_agents_exporter import Exporter, instrument, sdk
+from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.synthetic import synthetic_entrypoint
 from worker_harness import NEW_SDK, STYLES, eventually, run_worker
 
@@ -111,6 +113,21 @@ async def test_close_undoes_instrument_and_the_worker_keeps_taking_jobs(sim, sty
         assert exporter.recorder.queued == 0
         assert counted_samples(exporter) == frozen
         assert truth.first_answers(True) == 5
+
+
+def test_a_closed_target_can_be_instrumented_again():
+    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
+                              agent_name="again", ws_url="ws://127.0.0.1:1", api_key="k",
+                              api_secret="s")
+    first = instrument(opts, registry=CollectorRegistry())
+    first.close()
+    assert not isinstance(opts.load_fnc, ObservedLoadFnc), "close() left the options wrapped"
+    second = instrument(opts, registry=CollectorRegistry())
+    try:
+        assert second is not first and not second.closed
+        assert isinstance(opts.load_fnc, ObservedLoadFnc)
+    finally:
+        second.close()
 
 
 @pytest.mark.parametrize("executor", [JobExecutorType.THREAD, JobExecutorType.PROCESS])
