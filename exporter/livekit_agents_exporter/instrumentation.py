@@ -85,6 +85,7 @@ class Exporter:
         self.on_cloud = False
         self.closed = False
         self._target: Any = None  # what instrument() was given
+        self._users_registry = False  # the metrics went into a registry the user passed
         self._tap: WireTap | None = None
         self._observed: list[ObservedLoadFnc | ObservedRequestFnc] = []
         self._job_events: sdk.JobEventChannel | None = None
@@ -217,6 +218,8 @@ class Exporter:
         back where the exporter can reach them and only call the user's function where it
         cannot (a worker built from the options holds its own reference), the log handlers
         are removed, the threads stopped, the endpoint shut and no event is taken after it.
+        Metrics registered in a registry the user passed are taken out of it; the exporter's
+        own registry keeps the last values for a final read.
         """
         if self.closed:
             return
@@ -239,6 +242,8 @@ class Exporter:
         if self._drain is not None:
             self._drain.stop()
         self.recorder.close()
+        if self._users_registry:
+            self.recorder.unregister()
         if self.server is not None:
             self.server.stop()
 
@@ -434,6 +439,7 @@ def instrument(
         PlatformCollector(registry=registry)
     server = None
     exporter = Exporter(registry, None, settings)
+    exporter._users_registry = not own_registry
     exporter._target = target
     if serve_port is not None:
         server = MetricsServer(registry, host, int(serve_port), web_config=web_config,

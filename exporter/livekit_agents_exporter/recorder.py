@@ -101,7 +101,9 @@ class Recorder:
         self._events: deque[tuple[Callable[..., None], str, tuple[Any, ...]]] = deque()
         self._drain_lock = threading.Lock()
         # registered before the families: any collection of the registry drains first
-        registry.register(_DrainBeforeCollect(self))
+        self._registry = registry
+        self._drain_collector = _DrainBeforeCollect(self)
+        registry.register(self._drain_collector)
         self._families = {spec.short: _make(spec, registry) for spec in metrics.CATALOGUE}
         self._agent = ""
         # labelled children by (metric, labels): ``labels()`` validates and locks on every
@@ -244,6 +246,14 @@ class Recorder:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    def unregister(self) -> None:
+        """Take this recorder's metrics out of the registry (a user's, on ``close()``)."""
+        for collector in (self._drain_collector, *self._families.values()):
+            try:
+                self._registry.unregister(collector)
+            except KeyError:  # not registered (any more)
+                pass
 
     # -- hooks: called on the worker's path, they only queue -----------------------------
     def request_received(self, job_id: str) -> None:

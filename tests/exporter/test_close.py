@@ -115,6 +115,19 @@ async def test_close_undoes_instrument_and_the_worker_keeps_taking_jobs(sim, sty
         assert truth.first_answers(True) == 5
 
 
+def test_close_takes_the_metrics_out_of_the_users_registry():
+    registry = CollectorRegistry()
+    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
+                              agent_name="mine", ws_url="ws://127.0.0.1:1", api_key="k",
+                              api_secret="s")
+    exporter = instrument(opts, registry=registry)
+    assert registry.get_sample_value("livekit_agents_worker_registered",
+                                     {"agent_name": "mine"}) == 0
+    exporter.close()
+    left = [family.name for family in registry.collect()]
+    assert left == [], f"still in the user's registry after close(): {left}"
+
+
 def test_a_closed_target_can_be_instrumented_again():
     opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
                               agent_name="again", ws_url="ws://127.0.0.1:1", api_key="k",
