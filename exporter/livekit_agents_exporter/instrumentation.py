@@ -87,7 +87,8 @@ class Exporter:
         self._target: Any = None  # what instrument() was given
         self._users_registry = False  # the metrics went into a registry the user passed
         self._tap: WireTap | None = None
-        self._observed: list[ObservedLoadFnc | ObservedRequestFnc] = []
+        # weak: the mapping of handlers to exporters must not keep its keys alive through this
+        self._observed: weakref.WeakSet[ObservedLoadFnc | ObservedRequestFnc] = weakref.WeakSet()
         self._job_events: sdk.JobEventChannel | None = None
         self._process_failures: sdk.ProcessFailureChannel | None = None
         self._drain: DrainThread | None = None
@@ -119,7 +120,7 @@ class Exporter:
         if fn is None:
             raise sdk.HookUnavailable("the SDK's default load function was not found")
         observed = ObservedLoadFnc(fn, self.recorder, self.errors)
-        self._observed.append(observed)
+        self._observed.add(observed)
         return observed
 
     def observed_request_fnc(self, request_fnc: Callable[..., Any] | None) -> ObservedRequestFnc:
@@ -130,7 +131,7 @@ class Exporter:
         if fn is None:
             raise sdk.HookUnavailable("the SDK's default request handler was not found")
         observed = ObservedRequestFnc(fn, self.recorder, self.errors)
-        self._observed.append(observed)
+        self._observed.add(observed)
         return observed
 
     def bind_series(self, agent_name: str, worker_type: str,
@@ -227,7 +228,7 @@ class Exporter:
         _pending_options.discard(self)
         if self.watchdog is not None:
             self.watchdog.stop()
-        for observed in self._observed:
+        for observed in list(self._observed):
             observed.stop_observing()
         if self._tap is not None:
             self._tap.uninstall()

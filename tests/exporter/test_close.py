@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+import time
+import weakref
 from typing import Any
 
 import aiohttp
@@ -126,6 +129,22 @@ def test_close_takes_the_metrics_out_of_the_users_registry():
     exporter.close()
     left = [family.name for family in registry.collect()]
     assert left == [], f"still in the user's registry after close(): {left}"
+
+
+def test_dropped_options_take_their_exporter_with_them():
+    """The exporter of options is found through a weak mapping: nothing keeps it alive."""
+    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
+                              agent_name="gone", ws_url="ws://127.0.0.1:1", api_key="k",
+                              api_secret="s")
+    exporter = instrument(opts, registry=CollectorRegistry())
+    exporter.close()
+    handle = weakref.ref(exporter)
+    del exporter, opts
+    deadline = time.monotonic() + 10  # the watchdog thread ends within a poll interval
+    while handle() is not None and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert handle() is None, gc.get_referrers(handle())
 
 
 def test_a_closed_target_can_be_instrumented_again():
