@@ -29,19 +29,20 @@ LAG_PERIOD_S = 0.005
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--url", required=True)
-    p.add_argument("--api-key", required=True)
-    p.add_argument("--api-secret", required=True)
-    p.add_argument("--agent-name", default="bench")
-    p.add_argument("--capacity", type=int, default=64)
-    p.add_argument("--threshold", type=float, default=0.7)
-    p.add_argument("--instrument", action="store_true", help="call instrument() on the options")
-    p.add_argument("--sdk-metrics", action="store_true",
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--api-key", required=True)
+    parser.add_argument("--api-secret", required=True)
+    parser.add_argument("--agent-name", default="bench")
+    parser.add_argument("--capacity", type=int, default=64)
+    parser.add_argument("--threshold", type=float, default=0.7)
+    parser.add_argument("--instrument", action="store_true",
+                        help="call instrument() on the options")
+    parser.add_argument("--sdk-metrics", action="store_true",
                    help="also enable the SDK's own endpoint (prometheus_port)")
-    p.add_argument("--executor", choices=("thread", "process"), default="thread")
-    p.add_argument("--lag-file", type=Path, default=None)
-    return p.parse_args(argv)
+    parser.add_argument("--executor", choices=("thread", "process"), default="thread")
+    parser.add_argument("--lag-file", type=Path, default=None)
+    return parser.parse_args(argv)
 
 
 def _spec(req: Any) -> dict[str, Any]:
@@ -97,32 +98,25 @@ async def lag_probe(samples: array[float]) -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from livekit.agents import JobExecutorType
-    from livekit.agents import worker as sdk_worker
-
+    from livekit_agents_exporter import sdk
     from livekit_agents_exporter.synthetic import synthetic_entrypoint
 
     load = BenchLoad(args.capacity)
     kw: dict[str, Any] = {}
     if args.sdk_metrics:
         kw["prometheus_port"] = 0
-    opts = sdk_worker.WorkerOptions(
-        entrypoint_fnc=synthetic_entrypoint, request_fnc=on_request,
-        load_fnc=load.as_function(), load_threshold=args.threshold,
-        agent_name=args.agent_name, job_executor_type=JobExecutorType(args.executor),
-        num_idle_processes=1, ws_url=args.url, api_key=args.api_key,
-        api_secret=args.api_secret, host="127.0.0.1", port=0, **kw)
+    opts = sdk.worker_options(
+        synthetic_entrypoint, request_fnc=on_request, load_fnc=load.as_function(),
+        load_threshold=args.threshold, agent_name=args.agent_name, ws_url=args.url,
+        api_key=args.api_key, api_secret=args.api_secret, executor=args.executor,
+        num_idle_processes=1, host="127.0.0.1", port=0, **kw)
     exporter = None
     if args.instrument:
         from livekit_agents_exporter import instrument
 
         exporter = instrument(opts, host="127.0.0.1", port=0)
-    if hasattr(sdk_worker, "AgentServer"):
-        worker = sdk_worker.AgentServer.from_server_options(opts)
-        run = worker.run(devmode=False)
-    else:
-        worker = sdk_worker.Worker(opts, devmode=False)
-        run = worker.run()
+    worker = sdk.build_worker(opts)  # what cli.run_app(opts) builds
+    run = sdk.run_worker(worker)
 
     samples: array[float] = array("d")
     probe = asyncio.ensure_future(lag_probe(samples)) if args.lag_file else None
@@ -135,11 +129,11 @@ async def serve(args: argparse.Namespace) -> None:
 
     while worker.id == "unregistered" and not task.done():
         await asyncio.sleep(0.02)
-    sdk_server = getattr(worker, "_prometheus_server", None)
+    sdk_port = sdk.native_metrics_port(worker)
     print(json.dumps({
         "exporter_url": exporter.url if exporter else None,
-        "sdk_metrics_url": (f"http://127.0.0.1:{sdk_server.port}/metrics"
-                            if sdk_server is not None else None),
+        "sdk_metrics_url": (f"http://127.0.0.1:{sdk_port}/metrics"
+                            if sdk_port is not None else None),
     }), flush=True)
 
     await asyncio.wait([task, asyncio.ensure_future(stop.wait())],

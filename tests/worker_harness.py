@@ -23,7 +23,7 @@ from livekit.agents import JobExecutorType
 from livekit.agents import worker as sdk_worker
 from prometheus_client.parser import text_string_to_metric_families
 
-from livekit_agents_exporter import Exporter, instrument
+from livekit_agents_exporter import Exporter, instrument, sdk
 from livekit_agents_exporter.simulator import Simulator, SimulatorConfig
 from livekit_agents_exporter.synthetic import SlotLoad, synthetic_entrypoint
 
@@ -109,32 +109,27 @@ class Knobs:
 
 def _build(style: str, sim: Simulator, **kw: Any) -> tuple[Any, Any]:
     """Build a worker the way users do; returns (object to instrument, worker)."""
-    executor = kw.pop("executor", JobExecutorType.THREAD)
     common = dict(load_fnc=kw.pop("load_fnc"), load_threshold=kw.pop("threshold"),
-                  job_executor_type=executor, num_idle_processes=kw.pop("num_idle"),
-                  ws_url=sim.url, api_key=API_KEY, api_secret=API_SECRET, port=0,
-                  job_memory_limit_mb=kw.pop("memory_limit_mb", 0))
+                  num_idle_processes=kw.pop("num_idle"), ws_url=sim.url, api_key=API_KEY,
+                  api_secret=API_SECRET, port=0, job_memory_limit_mb=kw.pop("memory_limit_mb", 0))
+    executor = kw.pop("executor", JobExecutorType.THREAD)
     agent_name, on_request = kw.pop("agent_name"), kw.pop("on_request")
     entrypoint = kw.pop("entrypoint", synthetic_entrypoint)
     assert not kw, kw
-    if style == "agent_server":
-        server = sdk_worker.AgentServer(**common)
+    if style == "agent_server":  # the 1.3+ way: decorate an AgentServer
+        server = sdk_worker.AgentServer(job_executor_type=executor, **common)
         server.rtc_session(entrypoint, agent_name=agent_name, on_request=on_request)
         return server, server
-    opts_kw = dict(common, entrypoint_fnc=entrypoint, agent_name=agent_name)
-    if on_request is not None:
-        opts_kw["request_fnc"] = on_request
-    opts = sdk_worker.WorkerOptions(**opts_kw)
+    opts = sdk.worker_options(entrypoint, agent_name=agent_name, request_fnc=on_request,
+                              executor=JobExecutorType(executor).value, **common)
     if style == "options":
         return opts, None
-    return sdk_worker.Worker(opts, devmode=False), None
+    return sdk.build_worker(opts), None  # "worker": the 1.2 way, Worker(opts)
 
 
 def _worker_from_options(opts: Any) -> Any:
     """What ``cli.run_app(opts)`` does before it runs the worker."""
-    if NEW_SDK:
-        return sdk_worker.AgentServer.from_server_options(opts)
-    return sdk_worker.Worker(opts, devmode=False)
+    return sdk.build_worker(opts)
 
 
 @contextlib.asynccontextmanager
@@ -150,8 +145,7 @@ async def run_worker(sim: Simulator, style: str = STYLES[0], *, agent_name: str 
                 if instrumented else None)
     if worker is None:
         worker = _worker_from_options(target) if style == "options" else target
-    run = worker.run(devmode=False) if NEW_SDK else worker.run()
-    task = asyncio.create_task(run)
+    task = asyncio.create_task(sdk.run_worker(worker))
     running = RunningWorker(worker, exporter, task)
     try:
         if wait_registered:

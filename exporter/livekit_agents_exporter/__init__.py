@@ -27,7 +27,7 @@ __all__ = [
 _LAZY = {
     "instrument": "instrumentation",
     "Exporter": "instrumentation",
-    "InstrumentationError": "load_probe",
+    "InstrumentationError": "errors",
     "DEFAULT_PORT": "http_server",
     "ExporterStartError": "http_server",
     "ConfigError": "config_file",
@@ -45,7 +45,7 @@ def __getattr__(name: str) -> Any:
         from importlib import import_module
 
         if name in _NEED_SDK:
-            from .sdk_extra import require_sdk
+            from .sdk_installed import require_sdk
 
             require_sdk(f"livekit_agents_exporter.{name}")
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from . import metrics as m
+from . import metrics
 from .recorder import Recorder
 from .safety import ErrorSink
 
@@ -36,7 +36,7 @@ OBSERVES: dict[str, str] = {
     "process_failures": "job processes that failed to start, initialise or take a job "
                         "(job_process_failures_total)",
 }
-assert set(OBSERVES) == set(m.EXPORTER_HOOKS), "every catalogue hook says what it observes"
+assert set(OBSERVES) == set(metrics.EXPORTER_HOOKS), "every catalogue hook says what it observes"
 
 
 class Hooks:
@@ -47,7 +47,7 @@ class Hooks:
         self._errors = errors
         self._sdk_version = sdk_version
         self._logged: set[str] = set()
-        self.state: dict[str, bool] = {hook: False for hook in m.EXPORTER_HOOKS}
+        self.state: dict[str, bool] = {hook: False for hook in metrics.EXPORTER_HOOKS}
 
     def attach(self, hook: str, install: Callable[[], Any]) -> bool:
         """Run ``install()``; its exception switches this hook off alone."""

@@ -26,17 +26,12 @@ from prometheus_client import (
     disable_created_metrics,
 )
 
-from . import metrics as m
-from . import sdk
+from . import metrics, sdk
+from .errors import InstrumentationError
 from .hooks import Hooks
 from .http_server import DEFAULT_HOST, DEFAULT_PORT, MetricsServer
-from .job_probe import (
-    JobEventHandler,
-    ObservedEntrypoint,
-    install_job_event_handler,
-    remove_job_event_handler,
-)
-from .load_probe import InstrumentationError, ObservedLoadFnc, check_load_fnc
+from .job_probe import ObservedEntrypoint, job_failure_channel
+from .load_probe import ObservedLoadFnc, check_load_fnc
 from .process_stats import ProcessStats
 from .recorder import DrainThread, Recorder
 from .request_probe import ObservedRequestFnc
@@ -54,6 +49,11 @@ logger = logging.getLogger("livekit_agents_exporter")
 RUN_HOOK_GRACE_S = 30.0
 # exporters of instrumented options whose worker has not started yet
 _pending_options: weakref.WeakSet[Exporter] = weakref.WeakSet()
+# the exporter of instrumented options, by the observed request handler they carry into the
+# worker built from them (``sdk.request_fnc_built_with``); weak, so that neither the options
+# nor the handler keep an exporter, and the probes know nothing of exporters
+_exporter_of_handler: weakref.WeakKeyDictionary[ObservedRequestFnc, Exporter] = \
+    weakref.WeakKeyDictionary()
 # the endpoint's address from the environment, for deployments that configure pods by env;
 # an explicit ``port=`` / ``host=`` argument wins
 PORT_ENV = "LIVEKIT_AGENTS_EXPORTER_PORT"
@@ -83,11 +83,17 @@ class Exporter:
         self.worker: Any = None
         self.unhooked_worker_since: float | None = None  # options: another worker started
         self.on_cloud = False
+        self.closed = False
+        self._target: Any = None  # what instrument() was given
+        self._users_registry = False  # the metrics went into a registry the user passed
         self._tap: WireTap | None = None
-        self._job_events: JobEventHandler | None = None
+        # weak: the mapping of handlers to exporters must not keep its keys alive through this
+        self._observed: weakref.WeakSet[ObservedLoadFnc | ObservedRequestFnc] = weakref.WeakSet()
+        self._job_events: sdk.JobEventChannel | None = None
         self._process_failures: sdk.ProcessFailureChannel | None = None
         self._drain: DrainThread | None = None
-        self._watchdog: RunWatchdog | None = None
+        #: warns once when the worker runs without its run() hooked (``warned``, ``done``)
+        self.watchdog: RunWatchdog | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Instrumented WorkerOptions carry their exporter. 1.2's dev mode pickles them into
@@ -114,7 +120,7 @@ class Exporter:
         if fn is None:
             raise sdk.HookUnavailable("the SDK's default load function was not found")
         observed = ObservedLoadFnc(fn, self.recorder, self.errors)
-        observed.owner = self
+        self._observed.add(observed)
         return observed
 
     def observed_request_fnc(self, request_fnc: Callable[..., Any] | None) -> ObservedRequestFnc:
@@ -125,7 +131,7 @@ class Exporter:
         if fn is None:
             raise sdk.HookUnavailable("the SDK's default request handler was not found")
         observed = ObservedRequestFnc(fn, self.recorder, self.errors)
-        observed.owner = self
+        self._observed.add(observed)
         return observed
 
     def bind_series(self, agent_name: str, worker_type: str,
@@ -139,6 +145,8 @@ class Exporter:
 
     def attach(self, worker: Any) -> None:
         """Wire the hooks into a worker that is about to run, each one on its own."""
+        if self.closed:
+            return
         if self.worker is not None:
             if self.worker is worker:
                 return
@@ -175,8 +183,8 @@ class Exporter:
             live["worker_load_ratio"] = view.reported_load
         self.bind_series(_read(lambda: view.agent_name, ""), _read(lambda: view.worker_type, ""),
                          live)
-        self._job_events = JobEventHandler(self.recorder, self.errors)
-        hooks.attach("job_failures", lambda: install_job_event_handler(self._job_events))
+        self._job_events = job_failure_channel(self.recorder, self.errors)
+        hooks.attach("job_failures", self._job_events.install)
         self._process_failures = _process_failure_channel(view, self.recorder, self.errors)
         hooks.attach("process_failures", self._process_failures.install)
         self._drain = DrainThread(self.recorder, self.errors)
@@ -205,21 +213,71 @@ class Exporter:
                 sdk.CLOUD_TOKEN_ENV)
 
     def close(self) -> None:
-        """Stop serving and remove the hooks' side effects (the worker keeps running)."""
+        """Undo what ``instrument()`` did; the worker keeps running, unobserved. Idempotent.
+
+        The wire taps and the run hook come off the worker, the observed callbacks are put
+        back where the exporter can reach them and only call the user's function where it
+        cannot (a worker built from the options holds its own reference), the log handlers
+        are removed, the threads stopped, the endpoint shut and no event is taken after it.
+        Metrics registered in a registry the user passed are taken out of it; the exporter's
+        own registry keeps the last values for a final read.
+        """
+        if self.closed:
+            return
+        self.closed = True
         _pending_options.discard(self)
-        if self._watchdog is not None:
-            self._watchdog.stop()
-        if self.server is not None:
-            self.server.stop()
+        if self.watchdog is not None:
+            self.watchdog.stop()
+        for observed in list(self._observed):
+            observed.stop_observing()
+        if self._tap is not None:
+            self._tap.uninstall()
+        for holder in (self.worker, self._target):
+            if holder is not None:
+                with self.errors.guard("other"):
+                    _put_back_callbacks(holder)
         if self._job_events is not None:
-            remove_job_event_handler(self._job_events)
-            self._job_events = None
+            self._job_events.remove()
         if self._process_failures is not None:
             self._process_failures.remove()
-            self._process_failures = None
         if self._drain is not None:
             self._drain.stop()
-            self._drain = None
+        self.recorder.close()
+        if self._users_registry:
+            self.recorder.unregister()
+        if self.server is not None:
+            self.server.stop()
+
+
+_OBSERVED = (ObservedLoadFnc, ObservedRequestFnc, ObservedEntrypoint)
+_OPTION_CALLBACKS = ("load_fnc", "request_fnc", "entrypoint_fnc")
+
+
+def _put_back_callbacks(holder: Any) -> None:
+    """The user's own callbacks and ``run`` on a worker or options the exporter wrapped.
+
+    A callback that cannot be put back (an SDK name moved) stays wrapped, and only calls
+    the user's function from now on.
+    """
+    if isinstance(holder, sdk.WorkerOptions):
+        for name in _OPTION_CALLBACKS:
+            current = getattr(holder, name, None)
+            if isinstance(current, _OBSERVED):
+                setattr(holder, name, current.wrapped)
+        return
+    sdk.restore_instance_run(holder)
+    view = sdk.WorkerView(holder)
+    slots: list[tuple[Callable[[], Any], Callable[[Any], None]]] = [
+        (view.get_load_fnc, view.set_load_fnc),
+        (view.get_request_fnc, view.set_request_fnc),
+        (view.get_entrypoint, view.set_entrypoint)]
+    for get, put in slots:
+        try:
+            current = get()
+            if isinstance(current, _OBSERVED):
+                put(current.wrapped)
+        except Exception:
+            logger.debug("livekit-agents-exporter: a callback stays wrapped", exc_info=True)
 
 
 def _read(getter: Callable[[], Any], default: Any) -> Any:
@@ -355,7 +413,7 @@ def instrument(
     settings = {"port": serve_port, "host": host, "registry": id(registry) if registry else None,
                 "web_config": web_key}
     existing: Exporter | None = getattr(target, _ATTR, None)
-    if existing is not None:
+    if existing is not None and not existing.closed:  # after close(), instrument() anew
         if existing.settings == settings or (port is _UNSET and registry is None
                                               and web_config is None):
             return existing
@@ -374,7 +432,7 @@ def instrument(
         web_config = load_web_config(web_config)  # ConfigError names the file and the key
 
     # ``_created`` samples double the series count and no dashboard or rule uses them
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # unannotated in prometheus_client
     own_registry = registry is None
     registry = registry if registry is not None else CollectorRegistry()
     if own_registry:
@@ -382,10 +440,12 @@ def instrument(
         PlatformCollector(registry=registry)
     server = None
     exporter = Exporter(registry, None, settings)
+    exporter._users_registry = not own_registry
+    exporter._target = target
     if serve_port is not None:
         server = MetricsServer(registry, host, int(serve_port), web_config=web_config,
                                on_error=exporter.errors.report, refresh=exporter.recorder.drain,
-                               own_names=m.sample_names(process=own_registry))
+                               own_names=metrics.sample_names(process=own_registry))
         server.start()
         exporter.server = server
         _track_started(exporter)
@@ -400,12 +460,12 @@ def instrument(
                              str(getattr(target.worker_type, "name", target.worker_type)))
     if kind == "options":
         _wrap_options(target, exporter)
-        sdk.wrap_class_run(_attach_owner)
+        sdk.wrap_class_run(_attach_if_instrumented)
         _pending_options.add(exporter)
     else:
         sdk.wrap_instance_run(target, lambda: exporter.attach(target))
-    exporter._watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
-    exporter._watchdog.start()
+    exporter.watchdog = RunWatchdog(exporter, view, RUN_HOOK_GRACE_S)
+    exporter.watchdog.start()
     setattr(target, _ATTR, exporter)
     return exporter
 
@@ -465,19 +525,24 @@ def _wrap_options(opts: Any, exporter: Exporter) -> None:
     if not sdk.cloud_from_environment():
         opts.load_fnc = exporter.observed_load_fnc(opts.load_fnc)
     opts.request_fnc = exporter.observed_request_fnc(opts.request_fnc)
+    _exporter_of_handler[opts.request_fnc] = exporter
     if opts.entrypoint_fnc is not None and not isinstance(opts.entrypoint_fnc,
                                                           ObservedEntrypoint):
         opts.entrypoint_fnc = ObservedEntrypoint(opts.entrypoint_fnc)
 
 
-def _attach_owner(worker: Any) -> None:
+def _attach_if_instrumented(worker: Any) -> None:
     """The class-level run hook: wire a worker built from instrumented options."""
-    owner = getattr(sdk.find_pending_worker_owner(worker), "owner", None)
-    if owner is None:  # options unpickled in a dev-mode child: their callbacks unwrapped
-        owner = getattr(sdk.worker_options(worker), _ATTR, None)
-    if isinstance(owner, Exporter):
-        _pending_options.discard(owner)
-        owner.attach(worker)
+    handler = sdk.request_fnc_built_with(worker)
+    exporter = _exporter_of_handler.get(handler) if isinstance(handler, ObservedRequestFnc) \
+        else None
+    if exporter is None:  # options unpickled in a dev-mode child: their callbacks unwrapped
+        exporter = getattr(sdk.options_of(worker), _ATTR, None)
+    if isinstance(exporter, Exporter):
+        if exporter.closed:
+            return
+        _pending_options.discard(exporter)
+        exporter.attach(worker)
         return
     for pending in list(_pending_options):  # a worker runs, but not from those options
         if pending.worker is None and pending.unhooked_worker_since is None:
@@ -505,5 +570,6 @@ def _kind_of(target: Any) -> str:
     if isinstance(target, sdk.WORKER_CLASS):
         return "worker"
     raise InstrumentationError(
-        f"instrument() takes an AgentServer, a Worker or WorkerOptions, got {type(target).__name__}")
+        "instrument() takes an AgentServer, a Worker or WorkerOptions, "
+        f"got {type(target).__name__}")
 

@@ -2,29 +2,27 @@
 
 An entrypoint that raises is still reported ``JS_SUCCESS`` on the wire, and under the
 process executor it runs in another process. The wrapper below travels to the job
-process with the entrypoint (it is picklable and holds nothing else), and on an
-exception emits one log record on a dedicated logger. The SDK already forwards
-every job-process log record to the worker process, where ``JobEventHandler``
-turns it into ``livekit_agents_jobs_failed_total{reason="entrypoint_error"}``.
+process with the entrypoint (it is picklable and holds nothing else) and, on an
+exception, sends one job event to the worker process over the channel ``sdk.py`` builds
+on the SDK's log forwarding; there ``job_failure_channel`` turns it into
+``livekit_agents_jobs_failed_total{reason="entrypoint_error"}``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import Any
 
+from . import sdk
 from .recorder import Recorder
 from .safety import ErrorSink
 
-EVENTS_LOGGER = "livekit_agents_exporter.job_events"
-_EVENT_FIELD = "lk_exporter_event"
-_JOB_FIELD = "lk_exporter_job_id"
+ENTRYPOINT_ERROR = "entrypoint_error"
 
 
 class ObservedEntrypoint:
-    """The user's entrypoint, unchanged, plus one log record when it raises."""
+    """The user's entrypoint, unchanged, plus one job event when it raises."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self.wrapped = fn
@@ -35,47 +33,25 @@ class ObservedEntrypoint:
         except asyncio.CancelledError:
             raise
         except BaseException:
-            _emit_failure(ctx)
+            _report_failure(ctx)
             raise
 
     def __repr__(self) -> str:
         return f"ObservedEntrypoint({self.wrapped!r})"
 
 
-def _emit_failure(ctx: Any) -> None:
+def _report_failure(ctx: Any) -> None:
     try:
-        events = logging.getLogger(EVENTS_LOGGER)
-        # in a job process the level is inherited from the SDK's setup: force ours
-        events.setLevel(logging.INFO)
-        events.info(
-            "job entrypoint raised",
-            extra={_EVENT_FIELD: "entrypoint_error", _JOB_FIELD: ctx.job.id},
-        )
+        sdk.send_job_event(ENTRYPOINT_ERROR, str(ctx.job.id))
     except Exception:  # pragma: no cover - never let reporting hide the user's error
         pass
 
 
-class JobEventHandler(logging.Handler):
-    """Receives the job-process records in the worker process."""
+def job_failure_channel(recorder: Recorder, errors: ErrorSink) -> sdk.JobEventChannel:
+    """The worker process's end: entrypoint errors of every job, counted by ``recorder``."""
 
-    def __init__(self, recorder: Recorder, errors: ErrorSink) -> None:
-        super().__init__(level=logging.INFO)
-        self._recorder = recorder
-        self._errors = errors
+    def receive(event: str, job_id: str) -> None:
+        if event == ENTRYPOINT_ERROR:
+            recorder.entrypoint_failed(job_id)
 
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._errors.guard("job_events"):
-            if getattr(record, _EVENT_FIELD, None) != "entrypoint_error":
-                return
-            self._recorder.entrypoint_failed(str(getattr(record, _JOB_FIELD)))
-
-
-def install_job_event_handler(handler: JobEventHandler) -> None:
-    events = logging.getLogger(EVENTS_LOGGER)
-    events.setLevel(logging.INFO)
-    events.propagate = False  # our records are signals, not log lines for the user
-    events.addHandler(handler)
-
-
-def remove_job_event_handler(handler: JobEventHandler) -> None:
-    logging.getLogger(EVENTS_LOGGER).removeHandler(handler)
+    return sdk.JobEventChannel(receive, lambda: errors.report("job_events"))

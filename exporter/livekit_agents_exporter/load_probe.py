@@ -13,19 +13,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .errors import InstrumentationError
 from .recorder import Recorder
 from .safety import ErrorSink
-
-
-class InstrumentationError(ValueError):
-    """The worker cannot be instrumented as configured; the message says why and what to do."""
 
 
 def check_load_fnc(fn: object) -> None:
     """Refuse load functions the SDK would silently mishandle."""
     if not callable(fn):
         raise InstrumentationError(f"load_fnc must be a callable returning a float, got {fn!r}")
-    target = getattr(fn, "__call__", fn) if not inspect.isroutine(fn) else fn
+    target = fn if inspect.isroutine(fn) else type(fn).__call__  # a callable object's method
     if inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(target):
         raise InstrumentationError(
             f"load_fnc {getattr(fn, '__qualname__', fn)!r} is declared 'async def'. The SDK runs "
@@ -59,9 +56,15 @@ class ObservedLoadFnc:
         self._takes_worker = _takes_worker(fn)
         self._recorder = recorder
         self._errors = errors
-        self.owner: Any = None  # the Exporter, for workers built from instrumented options
+        self._observing = True
+
+    def stop_observing(self) -> None:
+        """From now on only call the user's function (``Exporter.close()``)."""
+        self._observing = False
 
     def __call__(self, worker: Any = None) -> float:
+        if not self._observing:
+            return self.wrapped(worker) if self._takes_worker else self.wrapped()
         start = time.perf_counter()
         try:
             value = self.wrapped(worker) if self._takes_worker else self.wrapped()

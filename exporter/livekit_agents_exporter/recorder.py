@@ -26,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from . import metrics as m
+from . import metrics
 from .safety import ErrorSink
 
 K = TypeVar("K")
@@ -39,12 +39,12 @@ _YIELD_EVERY = 256  # events applied (~0.5 ms) between GIL releases: a long drai
 
 # the fixed values of the catalogue's extra labels, so that no label grows with user input
 FIXED_LABEL_VALUES: dict[str, tuple[str, ...]] = {
-    "job_requests_rejected": m.REJECT_REASONS,
-    "load_fnc_errors": m.LOAD_FNC_ERRORS,
-    "jobs_failed": m.JOB_FAILURE_REASONS,
-    "exporter_errors": m.EXPORTER_COMPONENTS,
-    "job_process_failures": m.JOB_PROCESS_FAILURE_REASONS,
-    "exporter_hooks_attached": m.EXPORTER_HOOKS,
+    "job_requests_rejected": metrics.REJECT_REASONS,
+    "load_fnc_errors": metrics.LOAD_FNC_ERRORS,
+    "jobs_failed": metrics.JOB_FAILURE_REASONS,
+    "exporter_errors": metrics.EXPORTER_COMPONENTS,
+    "job_process_failures": metrics.JOB_PROCESS_FAILURE_REASONS,
+    "exporter_hooks_attached": metrics.EXPORTER_HOOKS,
 }
 
 
@@ -75,7 +75,7 @@ class RequestState:
     ended_without_answer: str | None = None  # "error" or "unanswered"
 
 
-def _make(spec: m.MetricSpec, registry: CollectorRegistry) -> Any:
+def _make(spec: metrics.MetricSpec, registry: CollectorRegistry) -> Any:
     labels = list(spec.all_labels)
     if spec.kind == "gauge":
         return Gauge(spec.name, spec.help, labels, registry=registry)
@@ -84,7 +84,7 @@ def _make(spec: m.MetricSpec, registry: CollectorRegistry) -> Any:
     if spec.kind == "histogram":
         return Histogram(spec.name, spec.help, labels, buckets=spec.buckets, registry=registry)
     # Info appends ``_info`` itself; its values are labels, the agent name included.
-    return Info(spec.name, spec.help, [m.AGENT_LABEL], registry=registry)
+    return Info(spec.name, spec.help, [metrics.AGENT_LABEL], registry=registry)
 
 
 class Recorder:
@@ -101,8 +101,10 @@ class Recorder:
         self._events: deque[tuple[Callable[..., None], str, tuple[Any, ...]]] = deque()
         self._drain_lock = threading.Lock()
         # registered before the families: any collection of the registry drains first
-        registry.register(_DrainBeforeCollect(self))
-        self._families = {spec.short: _make(spec, registry) for spec in m.CATALOGUE}
+        self._registry = registry
+        self._drain_collector = _DrainBeforeCollect(self)
+        registry.register(self._drain_collector)
+        self._families = {spec.short: _make(spec, registry) for spec in metrics.CATALOGUE}
         self._agent = ""
         # labelled children by (metric, labels): ``labels()`` validates and locks on every
         # call, which showed up in the per-offer cost (benchmarks/); the set is bounded
@@ -119,16 +121,18 @@ class Recorder:
         self._assigned: BoundedDict[str, bool] = BoundedDict()
         self._full: bool | None = None
         self._last_status_at: float | None = None
-        self._hooks: dict[str, bool] = {hook: False for hook in m.EXPORTER_HOOKS}
+        self._hooks: dict[str, bool] = {hook: False for hook in metrics.EXPORTER_HOOKS}
         self._cloud_load_defaults = False
         self._bound = False
+        self._closed = False
         #: whether an ``available=false`` sent without the handler running is the SDK's own
         #: refusal (full/draining); set from ``sdk.REFUSES_WHEN_FULL`` by the exporter
         self.refuses_when_full = True
         errors.bind(self._count_exporter_error)
 
     # -- setup ---------------------------------------------------------------------
-    def bind(self, agent_name: str, info: dict[str, str], live: dict[str, Callable[[], float]]) -> None:
+    def bind(self, agent_name: str, info: dict[str, str],
+             live: dict[str, Callable[[], float]]) -> None:
         """Create every labelled series: at ``instrument()``, and again when the worker runs.
 
         ``live`` maps gauge names to readers evaluated at scrape time, off the worker's
@@ -148,7 +152,7 @@ class Recorder:
         self._agent = agent_name
         self._children.clear()
         # every series exists from the start, at 0, so rate() and alerts see the first event
-        for spec in m.CATALOGUE:
+        for spec in metrics.CATALOGUE:
             if spec.kind == "info":
                 fam[spec.short].labels(agent_name).info(info)
             elif not spec.labels:
@@ -199,12 +203,14 @@ class Recorder:
         return child
 
     def _count_exporter_error(self, component: str) -> None:
-        if component not in m.EXPORTER_COMPONENTS:
+        if component not in metrics.EXPORTER_COMPONENTS:
             component = "other"
         self._families["exporter_errors"].labels(self._agent, component).inc()
 
     # -- the queue -------------------------------------------------------------------
     def _post(self, apply: Callable[..., None], component: str, args: tuple[Any, ...]) -> None:
+        if self._closed:
+            return
         events = self._events
         events.append((apply, component, args))
         if len(events) > MAX_QUEUED_EVENTS:
@@ -231,6 +237,23 @@ class Recorder:
     @property
     def queued(self) -> int:
         return len(self._events)
+
+    def close(self) -> None:
+        """Apply what is queued and take no event after it (``Exporter.close()``)."""
+        self._closed = True
+        self.drain()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def unregister(self) -> None:
+        """Take this recorder's metrics out of the registry (a user's, on ``close()``)."""
+        for collector in (self._drain_collector, *self._families.values()):
+            try:
+                self._registry.unregister(collector)
+            except KeyError:  # not registered (any more)
+                pass
 
     # -- hooks: called on the worker's path, they only queue -----------------------------
     def request_received(self, job_id: str) -> None:
@@ -353,7 +376,7 @@ class Recorder:
 
     def _process_failed(self, reason: str, job_id: str | None) -> None:
         """A job executor failure the SDK only logged; a job's counts only for our jobs."""
-        if reason not in m.JOB_PROCESS_FAILURE_REASONS:
+        if reason not in metrics.JOB_PROCESS_FAILURE_REASONS:
             return
         if job_id is not None and job_id not in self._assigned:
             return  # another worker in this process got that job
@@ -406,7 +429,7 @@ class Recorder:
             return
         if load < 0 or load > 1:
             self._series("load_fnc_errors", "out_of_range").inc()
-        if abs(load) <= m.MAX_OBSERVED_LOAD:  # one 1e308 must not own the histogram's sum
+        if abs(load) <= metrics.MAX_OBSERVED_LOAD:  # one 1e308 must not own the histogram's sum
             self._series("worker_load_samples_ratio").observe(load)
 
     def _load_fnc_raised(self, duration: float) -> None:

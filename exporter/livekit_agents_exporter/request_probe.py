@@ -24,9 +24,15 @@ class ObservedRequestFnc:
         self.wrapped = fn
         self._recorder = recorder
         self._errors = errors
-        self.owner: Any = None  # the Exporter, for workers built from instrumented options
+        self._observing = True
+
+    def stop_observing(self) -> None:
+        """From now on only call the user's handler (``Exporter.close()``)."""
+        self._observing = False
 
     async def __call__(self, req: Any) -> None:
+        if not self._observing:
+            return await self.wrapped(req)  # type: ignore[no-any-return]  # handler returns None
         state = None
         with self._errors.guard("request_fnc"):
             state = self._recorder.handler_started(req.id)

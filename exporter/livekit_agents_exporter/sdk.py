@@ -15,10 +15,11 @@ import multiprocessing
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from types import FrameType
 from typing import Any
 
-from .sdk_extra import require_sdk
+from .sdk_installed import require_sdk
 
 require_sdk("livekit_agents_exporter.instrument()")  # one sentence naming the extra, not a bare
 # ModuleNotFoundError, when something imports the exporter's SDK side without the SDK
@@ -35,14 +36,15 @@ class _NeverRaised(Exception):
 
 SDK_VERSION: str = getattr(agents, "__version__", "unknown")
 AssignmentTimeoutError: type[Exception] = getattr(agents, "AssignmentTimeoutError", _NeverRaised)
-AgentServer: type | None = getattr(_worker_mod, "AgentServer", None)
-LegacyWorker: type | None = None if AgentServer is not None else getattr(_worker_mod, "Worker", None)
-WorkerOptions: type = _worker_mod.WorkerOptions
+# ``Any``: the SDK's classes are used through the names below, whose presence varies by release
+AgentServer: Any = getattr(_worker_mod, "AgentServer", None)
+LegacyWorker: Any = None if AgentServer is not None else getattr(_worker_mod, "Worker", None)
+WorkerOptions: Any = _worker_mod.WorkerOptions
 # ``None`` when the SDK moved it: then the hooks that need it are reported unattached
 DEFAULT_LOAD_FNC: Callable[..., float] | None = getattr(
     getattr(_worker_mod, "_DefaultLoadCalc", None), "get_load", None)
 DEFAULT_REQUEST_FNC: Callable[..., Any] | None = getattr(_worker_mod, "_default_request_fnc", None)
-WORKER_CLASS: type = AgentServer or LegacyWorker  # type: ignore[assignment]
+WORKER_CLASS: Any = AgentServer or LegacyWorker
 
 # -- the supported range, declared (the OpenTelemetry instrumentation convention) -----------
 # ``pyproject.toml`` only sets a lower bound, so users can upgrade the SDK; outside this range
@@ -85,21 +87,20 @@ def _split(bound: str) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-_range_checked = False
+_range_warned: set[str] = set()  # versions warned about in this process
 
 
 def check_tested_range() -> bool:
     """Warn once per process when the installed SDK is outside the tested range."""
-    global _range_checked
     inside = version_in_range(SDK_VERSION)
-    if not inside and not _range_checked:
+    if not inside and SDK_VERSION not in _range_warned:
         logger.warning(
             "livekit-agents-exporter is tested with livekit-agents %s; livekit-agents %s is "
             "installed. The worker runs as usual; every hook that cannot attach on this "
             "version is switched off on its own and shows as 0 in "
             "livekit_agents_exporter_hooks_attached{hook}.",
             ",".join(TESTED_SDK_RANGE), SDK_VERSION)
-    _range_checked = True
+        _range_warned.add(SDK_VERSION)
     return inside
 
 
@@ -238,7 +239,9 @@ class WorkerView:
         return self.worker._opts
 
     def get_load_fnc(self) -> Callable[..., float] | None:
-        return self.worker._load_fnc if self.is_agent_server else self._opts.load_fnc
+        fn: Callable[..., float] | None = (
+            self.worker._load_fnc if self.is_agent_server else self._opts.load_fnc)
+        return fn
 
     def set_load_fnc(self, fn: Callable[..., float]) -> None:
         if self.is_agent_server:
@@ -247,7 +250,9 @@ class WorkerView:
             self._opts.load_fnc = fn
 
     def get_request_fnc(self) -> Callable[..., Any] | None:
-        return self.worker._request_fnc if self.is_agent_server else self._opts.request_fnc
+        fn: Callable[..., Any] | None = (
+            self.worker._request_fnc if self.is_agent_server else self._opts.request_fnc)
+        return fn
 
     def set_request_fnc(self, fn: Callable[..., Any]) -> None:
         if self.is_agent_server:
@@ -256,7 +261,9 @@ class WorkerView:
             self._opts.request_fnc = fn
 
     def get_entrypoint(self) -> Callable[..., Any] | None:
-        return self.worker._entrypoint_fnc if self.is_agent_server else self._opts.entrypoint_fnc
+        fn: Callable[..., Any] | None = (
+            self.worker._entrypoint_fnc if self.is_agent_server else self._opts.entrypoint_fnc)
+        return fn
 
     def set_entrypoint(self, fn: Callable[..., Any]) -> None:
         if self.is_agent_server:
@@ -277,7 +284,7 @@ class WorkerView:
 
     @property
     def agent_name(self) -> str:
-        return self.worker._agent_name if self.is_agent_server else self._opts.agent_name
+        return str(self.worker._agent_name if self.is_agent_server else self._opts.agent_name)
 
     @property
     def worker_type(self) -> str:
@@ -311,11 +318,16 @@ class WorkerView:
             return 0
         return len(self.worker.active_jobs)
 
-    def job_process_pids(self) -> list[int]:
+    def job_executors(self) -> list[Any]:
+        """The pool's job executors (processes or threads); ``pid`` and ``running_job`` are
+        public on them."""
         if not hasattr(self.worker, "_proc_pool"):
             return []
+        return list(self.worker._proc_pool.processes)
+
+    def job_process_pids(self) -> list[int]:
         pids = []
-        for proc in list(self.worker._proc_pool.processes):
+        for proc in self.job_executors():
             pid = getattr(proc, "pid", None)
             if isinstance(pid, int):
                 pids.append(pid)
@@ -323,22 +335,73 @@ class WorkerView:
 
 
 
-def worker_options(worker: Any) -> Any:
+def options_of(worker: Any) -> Any:
     """The WorkerOptions a 1.2 ``Worker`` was built from (None for an AgentServer)."""
     if AgentServer is not None and isinstance(worker, AgentServer):
         return None
     return getattr(worker, "_opts", None)
 
 
-def find_pending_worker_owner(worker: Any) -> Any:
-    """The object the options path tagged: the request handler the worker was built with.
+def request_fnc_built_with(worker: Any) -> Any:
+    """The request handler a worker was built with (from its options, for ``cli.run_app``).
 
-    Not the load_fnc: on LiveKit Cloud the SDK replaces that one before ``run()``.
+    What identifies the instrumented options a worker came from: not the load_fnc, which
+    the SDK replaces on LiveKit Cloud before ``run()``.
     """
     try:
         return WorkerView(worker).get_request_fnc()
     except AttributeError:
         return None
+
+
+def restore_instance_run(worker: Any) -> None:
+    """Undo ``wrap_instance_run``: the class's ``run`` is the instance's again."""
+    worker.__dict__.pop("run", None)
+
+
+# -- building a worker, as cli.run_app does ------------------------------------------------
+# ``WorkerOptions`` is accepted by both generations; ``cli.run_app`` turns it into an
+# ``AgentServer.from_server_options(opts)`` (1.3+, ``worker.py``) or a ``Worker(opts)``
+# (1.2, ``cli/cli.py``), whose ``run()`` takes ``devmode`` (1.3+) or nothing (1.2).
+def worker_options(entrypoint: Callable[..., Any], *, load_fnc: Callable[..., float],
+                   load_threshold: float, agent_name: str, ws_url: str, api_key: str,
+                   api_secret: str, executor: str = "thread",
+                   request_fnc: Callable[..., Any] | None = None, **options: Any) -> Any:
+    """``WorkerOptions`` for either generation; ``executor`` is ``"thread"`` or ``"process"``.
+
+    ``options`` are further ``WorkerOptions`` fields (``num_idle_processes``, ``port``, ...).
+    """
+    if request_fnc is not None:
+        options["request_fnc"] = request_fnc
+    return WorkerOptions(
+        entrypoint_fnc=entrypoint, load_fnc=load_fnc, load_threshold=load_threshold,
+        agent_name=agent_name, ws_url=ws_url, api_key=api_key, api_secret=api_secret,
+        job_executor_type=agents.JobExecutorType(executor), **options)
+
+
+def build_worker(opts: Any) -> Any:
+    """The worker ``cli.run_app(opts)`` would build, in production mode."""
+    if AgentServer is not None:
+        return AgentServer.from_server_options(opts)
+    return LegacyWorker(opts, devmode=False)
+
+
+def run_worker(worker: Any) -> Coroutine[Any, Any, None]:
+    """The coroutine that runs ``worker`` in production mode until it is closed."""
+    run: Coroutine[Any, Any, None] = (
+        worker.run(devmode=False) if AgentServer is not None and isinstance(worker, AgentServer)
+        else worker.run())
+    return run
+
+
+def native_metrics_port(worker: Any) -> int | None:
+    """The port of the SDK's own Prometheus endpoint (``prometheus_port``), once it serves.
+
+    Both generations keep it as ``_prometheus_server`` (a ``telemetry.http_server.HttpServer``).
+    """
+    server = getattr(worker, "_prometheus_server", None)
+    port = getattr(server, "port", None)
+    return port if isinstance(port, int) else None
 
 
 # -- the SDK's own child processes ---------------------------------------------------
@@ -371,7 +434,7 @@ def sdk_child_process() -> str | None:
     main = getattr(forkserver, "main", None)
     code = getattr(main, "__code__", None)
     if code is not None:
-        frame = sys._getframe(1)
+        frame: FrameType | None = sys._getframe(1)
         while frame is not None:
             if frame.f_code is code:
                 return "forkserver"
@@ -466,3 +529,54 @@ class ProcessFailureChannel(logging.Handler):
 
     def remove(self) -> None:
         logging.getLogger(SDK_LOGGER).removeHandler(self)
+
+
+# -- a channel from a job's code to the worker process: the SDK's log forwarding ---------
+# Under the process executor a job runs in a child process, and the SDK forwards every log
+# record of it to the worker process: the child's root logger gets a ``LogQueueHandler``
+# (``ipc/log_queue.py``, added in ``ipc/job_proc_lazy_main.py`` in 1.8 and
+# ``ipc/proc_client.py`` in 1.2), which formats the message, drops ``args`` and
+# ``exc_info`` and pickles the rest of the record, ``extra`` fields included; the worker's
+# ``LogQueueListener`` hands it to ``logging.getLogger(record.name)`` if that logger is
+# enabled for its level. Under the thread executor the record is simply logged in the
+# worker process. So a record on a logger of our own, with our fields in ``extra``,
+# arrives in the worker process either way.
+JOB_EVENTS_LOGGER = "livekit_agents_exporter.job_events"
+_EVENT_FIELD = "lk_exporter_event"
+_JOB_FIELD = "lk_exporter_job_id"
+
+
+def send_job_event(event: str, job_id: str) -> None:
+    """From a job's code (its process or thread): tell the worker process ``event`` happened."""
+    events = logging.getLogger(JOB_EVENTS_LOGGER)
+    # in a job process the level is the one the SDK copied from the worker: force ours
+    events.setLevel(logging.INFO)
+    events.info("job %s: %s", job_id, event, extra={_EVENT_FIELD: event, _JOB_FIELD: job_id})
+
+
+class JobEventChannel(logging.Handler):
+    """In the worker process: hears ``send_job_event`` and reports ``(event, job_id)``."""
+
+    def __init__(self, receive: Callable[[str, str], None],
+                 on_error: Callable[[], None]) -> None:
+        super().__init__(level=logging.INFO)
+        self._receive = receive
+        self._on_error = on_error
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            event = getattr(record, _EVENT_FIELD, None)
+            job_id = getattr(record, _JOB_FIELD, None)
+            if isinstance(event, str) and isinstance(job_id, str):
+                self._receive(event, job_id)
+        except Exception:
+            self._on_error()
+
+    def install(self) -> None:
+        events = logging.getLogger(JOB_EVENTS_LOGGER)
+        events.setLevel(logging.INFO)  # the listener drops records its logger would not log
+        events.propagate = False  # our records are signals, not log lines for the user
+        events.addHandler(self)
+
+    def remove(self) -> None:
+        logging.getLogger(JOB_EVENTS_LOGGER).removeHandler(self)

@@ -92,7 +92,7 @@ async def test_worker_whose_run_was_taken_before_instrument_is_reported_blind(
         await sim.wait_for_workers(1, agent_name="agent", timeout=15)
         result = await sim.dispatch(agent_name="agent", metadata={"duration": 0.1})
         assert result.outcome == "assigned"  # the worker works, unobserved
-        watchdog = exporter._watchdog
+        watchdog = exporter.watchdog
         await eventually(lambda: watchdog.done, timeout=15, what="the watchdog to finish")
         assert watchdog.warned
         s = await scrape(exporter)
@@ -123,10 +123,10 @@ async def test_options_whose_worker_is_built_from_other_options_are_reported_bli
     other, _ = _build("options", sim, **kw)  # what actually runs: never instrumented
     exporter = instrument(instrumented, host="127.0.0.1", port=0)
     worker = _worker_from_options(other)
-    task = asyncio.create_task(worker.run(devmode=False) if NEW_SDK else worker.run())
+    task = asyncio.create_task(sdk.run_worker(worker))
     try:
         await sim.wait_for_workers(1, agent_name="agent", timeout=15)
-        watchdog = exporter._watchdog
+        watchdog = exporter.watchdog
         await eventually(lambda: watchdog.done, timeout=15, what="the watchdog to finish")
         assert watchdog.warned
         s = await scrape(exporter)
@@ -145,7 +145,7 @@ async def test_options_whose_worker_is_built_from_other_options_are_reported_bli
 async def test_hooked_worker_is_not_warned_about(sim, monkeypatch, caplog):
     monkeypatch.setattr(instrumentation, "RUN_HOOK_GRACE_S", 0.5)
     async with run_worker(sim) as w:
-        watchdog = w.exporter._watchdog
+        watchdog = w.exporter.watchdog
         await eventually(lambda: watchdog.done, timeout=10, what="the watchdog to finish")
         assert not watchdog.warned
     assert records(caplog, BLIND_WARNING) == []
@@ -201,8 +201,7 @@ def test_outside_the_tested_range_warns_once(monkeypatch, caplog):
     from prometheus_client import CollectorRegistry
 
     caplog.set_level(logging.WARNING, logger="livekit_agents_exporter")
-    monkeypatch.setattr(sdk, "SDK_VERSION", "1.9.0")
-    monkeypatch.setattr(sdk, "_range_checked", False)
+    monkeypatch.setattr(sdk, "SDK_VERSION", "1.9.0+warns-once")  # a version of this test's own
     exporters = []
     try:
         for _ in range(2):
@@ -214,7 +213,7 @@ def test_outside_the_tested_range_warns_once(monkeypatch, caplog):
     warnings = records(caplog, "is tested with livekit-agents")
     assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
     message = warnings[0].getMessage()
-    assert ">=1.2,<1.9" in message and "1.9.0 is installed" in message
+    assert ">=1.2,<1.9" in message and "1.9.0+warns-once is installed" in message
     assert "livekit_agents_exporter_hooks_attached" in message
 
 
@@ -222,7 +221,6 @@ def test_inside_the_tested_range_says_nothing(monkeypatch, caplog):
     from livekit.agents import worker as sdk_worker
     from prometheus_client import CollectorRegistry
 
-    monkeypatch.setattr(sdk, "_range_checked", False)
     assert sdk.version_in_range(sdk.SDK_VERSION), sdk.SDK_VERSION
     opts = sdk_worker.WorkerOptions(entrypoint_fnc=_entrypoint, agent_name="a")
     instrument(opts, registry=CollectorRegistry()).close()

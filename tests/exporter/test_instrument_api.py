@@ -16,9 +16,9 @@ import pytest
 from livekit.agents import worker as sdk_worker
 from prometheus_client import CollectorRegistry, generate_latest
 
-from livekit_agents_exporter import ExporterStartError, InstrumentationError, instrument
+from livekit_agents_exporter import ExporterStartError, InstrumentationError, instrument, sdk
 from livekit_agents_exporter.synthetic import synthetic_entrypoint
-from worker_harness import API_KEY, API_SECRET, NEW_SDK, eventually, run_worker, scrape
+from worker_harness import API_KEY, API_SECRET, eventually, run_worker, scrape
 
 
 def _options(**kw):
@@ -67,9 +67,8 @@ async def test_instrumenting_a_running_worker_is_an_error(sim):
                                     api_key=API_KEY, api_secret=API_SECRET, port=0,
                                     agent_name="bare", num_idle_processes=0,
                                     job_executor_type=sdk_worker.JobExecutorType.THREAD)
-    worker = (sdk_worker.AgentServer.from_server_options(opts) if NEW_SDK
-              else sdk_worker.Worker(opts, devmode=False))
-    task = asyncio.create_task(worker.run(devmode=False) if NEW_SDK else worker.run())
+    worker = sdk.build_worker(opts)
+    task = asyncio.create_task(sdk.run_worker(worker))
     try:
         await sim.wait_for_workers(1, agent_name="bare", timeout=15)
         with pytest.raises(InstrumentationError, match="already running"):
@@ -88,9 +87,8 @@ async def test_registry_mode_serves_nothing_and_fills_the_registry(sim):
                                     job_executor_type=sdk_worker.JobExecutorType.THREAD)
     exporter = instrument(opts, registry=registry)
     assert exporter.url is None
-    worker = (sdk_worker.AgentServer.from_server_options(opts) if NEW_SDK
-              else sdk_worker.Worker(opts, devmode=False))
-    task = asyncio.create_task(worker.run(devmode=False) if NEW_SDK else worker.run())
+    worker = sdk.build_worker(opts)
+    task = asyncio.create_task(sdk.run_worker(worker))
     try:
         await sim.wait_for_workers(1, agent_name="reg", timeout=15)
         await eventually(lambda: b'livekit_agents_worker_registered{agent_name="reg"} 1.0'

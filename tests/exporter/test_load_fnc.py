@@ -113,17 +113,10 @@ async def test_failing_load_fnc_leaves_the_worker_as_the_sdk_leaves_it(sim):
     outcomes = {}
     for instrumented in (False, True):
         agent = f"flaky-{instrumented}"
-        calls = {"n": 0}
-
-        def flaky() -> float:
-            calls["n"] += 1
-            if calls["n"] == 3:
-                raise RuntimeError("load sensor glitch")
-            return 0.1
-
+        flaky = FlakyLoad()
         async with run_worker(sim, agent_name=agent, load_fnc=flaky,
                               instrumented=instrumented) as w:
-            await eventually(lambda: calls["n"] >= 3, what="the faulty call")
+            await eventually(lambda f=flaky: f.calls >= 3, what="the faulty call")
             await asyncio.sleep(3)  # one status interval, so that a stopped loop would show
             truth = sim.truth.for_agent(agent)[0]
             outcomes[instrumented] = (w.task.done(), truth.connected)
@@ -132,6 +125,19 @@ async def test_failing_load_fnc_leaves_the_worker_as_the_sdk_leaves_it(sim):
                 assert s.value(ERRORS, error="exception") == 1
                 assert s.value("livekit_agents_worker_registered") == (1 if truth.connected else 0)
     assert outcomes[True] == outcomes[False]
+
+
+class FlakyLoad:
+    """0.1, except that its third call raises (a load sensor glitch)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> float:
+        self.calls += 1
+        if self.calls == 3:
+            raise RuntimeError("load sensor glitch")
+        return 0.1
 
 
 def test_an_int_beyond_any_float_is_an_out_of_range_load_not_an_exporter_error():

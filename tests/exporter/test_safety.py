@@ -29,5 +29,5 @@ def test_base_exceptions_and_normal_exits_pass_through():
         with sink.guard("x"):
             raise KeyboardInterrupt
     with sink.guard("x"):
-        value = 1
-    assert value == 1 and counted == []
+        pass
+    assert counted == [], "a guarded block that ended normally was counted as an error"

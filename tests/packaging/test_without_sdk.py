@@ -46,8 +46,9 @@ def test_instrument_names_the_extra(python):
     done = _run(python, "-c", "from livekit_agents_exporter import instrument")
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1
-    assert last == ("livekit_agents_exporter.sdk_extra.MissingSDKError: livekit_agents_exporter."
-                    f"instrument needs livekit-agents, which is not installed: {HINT}"), last
+    assert last == ("livekit_agents_exporter.sdk_installed.MissingSDKError: "
+                    "livekit_agents_exporter.instrument needs livekit-agents, which is not "
+                    f"installed: {HINT}"), last
     assert "ModuleNotFoundError" not in done.stderr, done.stderr
 
 

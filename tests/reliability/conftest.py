@@ -1,4 +1,5 @@
-"""Fixtures for the reliability suite (worker harness and lag probe: ``tests/worker_harness.py``)."""
+"""Fixtures for the reliability suite (the worker harness and lag probe are in
+``tests/worker_harness.py``)."""
 
 from __future__ import annotations
 

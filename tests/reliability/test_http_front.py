@@ -30,7 +30,6 @@ from prometheus_client import CollectorRegistry, Counter
 from livekit_agents_exporter.http_server import MetricsServer, ServerLimits
 from livekit_agents_exporter.recorder import Recorder
 from livekit_agents_exporter.safety import ErrorSink
-from worker_harness import LagProbe
 
 LOAD_SCRIPT = Path(__file__).with_name("http_load.py")
 ERRORS = "livekit_agents_exporter_errors_total"
@@ -135,7 +134,8 @@ HEADER_NAMES = st.sampled_from(["Host", "Content-Length", "Transfer-Encoding", "
                                 "Accept-Encoding"]) | st.text(max_size=20)
 HEADER_VALUES = st.sampled_from(["0", "-1", "99999999999999999999", "chunked", "gzip, chunked",
                                  "close", "100-continue", "websocket", "Basic Og==",
-                                 "application/openmetrics-text; version=1.0.0"]) | st.text(max_size=60)
+                                 "application/openmetrics-text; version=1.0.0"]) \
+    | st.text(max_size=60)
 
 
 @st.composite
@@ -207,29 +207,26 @@ def run_load(port: int, *, slow: int, seconds: float) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-async def test_slowloris_does_not_starve_scrapes_nor_the_loop(endpoint):
+async def test_slowloris_does_not_starve_scrapes(endpoint):
+    """The endpoint runs in its own process; that the worker's event loop does not feel an
+    attack is measured against a real worker, with an idle baseline, in test_worker_faults.py
+    (here the attack's client threads share this test's loop, so its lag says nothing)."""
     limits = ServerLimits(request_timeout=3.0)
     e = endpoint(limits)
     peak = []
-    with LagProbe() as probe:
-        load = asyncio.get_running_loop().run_in_executor(
-            None, lambda: run_load(e.server.port, slow=200, seconds=8.0))
-        while not load.done():
-            peak.append(e.connections)
-            await asyncio.sleep(0.1)
-        figures = await load
+    load = asyncio.get_running_loop().run_in_executor(
+        None, lambda: run_load(e.server.port, slow=200, seconds=8.0))
+    while not load.done():
+        peak.append(e.connections)
+        await asyncio.sleep(0.1)
+    figures = await load
     print(f"\nslowloris x200 for 8s (cap {limits.max_connections}, request timeout "
-          f"{limits.request_timeout}s): {figures}\nloop lag under attack: {probe.stats.describe()}; "
-          f"peak open connections {max(peak)}")
+          f"{limits.request_timeout}s): {figures}; peak open connections {max(peak)}")
     assert not figures["scrape_failures"], figures["scrape_failures"]
     assert figures["scrapes"] >= 20
     assert figures["scrape_p99"] < 0.5
     assert max(peak) <= limits.max_connections + 5  # closes are asynchronous
     assert figures["closed_by_server"] >= 200  # no connection outlives the request timeout
-    # not a latency budget (benchmarks/ measures that): a loop that served the attack itself
-    # would stall for up to the request timeout (3 s); CPU contention on a loaded machine
-    # alone was seen to reach 80 ms
-    assert probe.stats.p99 < 0.5
     assert e.clean_scrape_works()
 
 
@@ -300,9 +297,9 @@ def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
     wait_until(lambda: thief.bind(("127.0.0.1", e.server.port)) is None, what="the port")
     thief.listen()
     try:
+        # each failed rebind is counted and retried: the serving thread neither died nor raised
         wait_until(lambda: e.error_count("http_server") >= 3, timeout=10,
                    what="failed restarts to be counted")
-        assert e.server._thread.is_alive()
     finally:
         thief.close()
     wait_until(e.clean_scrape_works, timeout=20, what="the endpoint to serve again")
@@ -310,11 +307,12 @@ def test_endpoint_that_cannot_rebind_keeps_retrying_without_raising(endpoint):
 
 def test_stop_while_the_endpoint_restarts_is_quiet():
     for delay in [0.0, 0.001, 0.01, 0.05, 0.1, 0.2]:
+        before = exporter_threads()
         e = Endpoint()
         _kill_endpoint(e)
-        time.sleep(delay)
+        time.sleep(delay)  # not a wait for a condition: the moment of stop() is what varies
         e.server.stop()
-        assert not e.server._thread.is_alive()
+        assert exporter_threads() <= before
         assert e.server.endpoint_pid is None
 
 
@@ -332,10 +330,11 @@ def test_raising_collector_leaves_the_exporters_own_series_and_is_counted(endpoi
     assert e.error_count("collector") == 2
 
 
-def test_stop_is_prompt_and_idempotent(endpoint):
-    def exporter_threads() -> set[threading.Thread]:
-        return {t for t in threading.enumerate() if t.name.startswith("livekit-agents-exporter")}
+def exporter_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("livekit-agents-exporter")}
 
+
+def test_stop_is_prompt_and_idempotent(endpoint):
     before = exporter_threads()  # other endpoints of this module may be serving
     e = endpoint()
     pid = e.server.endpoint_pid
@@ -343,6 +342,5 @@ def test_stop_is_prompt_and_idempotent(endpoint):
     e.server.stop()
     e.server.stop()
     assert time.perf_counter() - start < 5
-    assert not e.server._thread.is_alive()
     assert exporter_threads() <= before  # none of this endpoint's threads is left
     assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -83,7 +83,8 @@ async def assert_wire_truth(sim, w, *worker_ids: str) -> None:
     ids = worker_ids or (w.worker_id,)
     truth = [sim.truth.workers[i] for i in ids if i in sim.truth.workers]
     s = await w.scrape()
-    assert s.value("livekit_agents_job_requests_total") == sum(t.availability_requests for t in truth)
+    offered = sum(t.availability_requests for t in truth)
+    assert s.value("livekit_agents_job_requests_total") == offered
     assert s.value("livekit_agents_job_requests_accepted_total") == sum(t.answers_available
                                                                         for t in truth)
     assert s.value("livekit_agents_job_requests_rejected_total") == sum(t.answers_unavailable
@@ -97,7 +98,7 @@ async def dispatch_ok(sim, agent_name="agent", duration=0.2):
     return result
 
 
-# -- load_fnc ----------------------------------------------------------------------------------
+# -- load_fnc ---------------------------------------------------------------------------------
 async def test_load_fnc_garbage_then_recovery(sim):
     """Gauges follow every value; each bad call is counted once; the worker accepts jobs after."""
     load = ScriptedLoad(0.25)
@@ -105,7 +106,7 @@ async def test_load_fnc_garbage_then_recovery(sim):
         await eventually(lambda: load_gauge_is(w, 0.25), what="first sample")
         for bad in (math.nan, 1.7, -0.5):
             load.value = bad
-            await eventually(lambda: load_gauge_is(w, bad), what=f"gauge to show {bad}")
+            await eventually(lambda bad=bad: load_gauge_is(w, bad), what=f"gauge to show {bad}")
         load.value = 0.3
         await eventually(lambda: load_gauge_is(w, 0.3), what="recovery")
         # the bad tallies are final now; a sample may still be in flight, so compare until equal
@@ -314,7 +315,8 @@ async def test_sigkilled_job_process_is_a_process_exit_failure(sim):
         pid = await eventually(lambda: _running_job_pid(w.worker), timeout=30,
                                what="the job's process")
         os.kill(pid, signal.SIGKILL)
-        await eventually(lambda: w.metric("livekit_agents_jobs_failed_total", reason="process_exit"),
+        await eventually(lambda: w.metric("livekit_agents_jobs_failed_total",
+                                          reason="process_exit"),
                          timeout=30, what="the process_exit failure")
         await eventually(lambda: sim.truth.workers[w.worker_id].jobs_failed >= 1, timeout=10)
         await dispatch_ok(sim, duration=0.2)  # the worker keeps taking jobs
@@ -329,13 +331,13 @@ async def test_sigkilled_job_process_is_a_process_exit_failure(sim):
 
 
 def _running_job_pid(worker) -> int | None:
-    for proc in list(worker._proc_pool.processes):
+    for proc in sdk.WorkerView(worker).job_executors():
         if getattr(proc, "running_job", None) is not None and isinstance(proc.pid, int):
             return proc.pid
     return None
 
 
-# -- the exporter's own failures inside a worker -------------------------------------------------------
+# -- the exporter's own failures inside a worker ---------------------------------------------
 async def test_endpoint_process_death_never_reaches_the_worker(sim):
     async with harness.run_worker(sim) as w:
         server = w.exporter.server
@@ -357,20 +359,13 @@ async def _scrape_ok(w) -> bool:
         return False
 
 
-class _Poison:
-    def __bool__(self) -> bool:
+async def test_failing_gauge_reader_and_collector_do_not_fail_the_scrape(sim, monkeypatch):
+    def poisoned(view):
         raise RuntimeError("injected: an SDK attribute changed shape")
 
-    __float__ = __bool__
-
-
-async def test_failing_gauge_reader_and_collector_do_not_fail_the_scrape(sim):
+    # read at every scrape through the view the exporter builds when the worker runs
+    monkeypatch.setattr(sdk.WorkerView, "memory_limit_bytes", poisoned)
     async with harness.run_worker(sim) as w:
-        view = sdk.WorkerView(w.worker)
-        owner = w.worker if view.is_agent_server else w.worker._opts
-        attr = "_job_memory_limit_mb" if view.is_agent_server else "job_memory_limit_mb"
-        setattr(owner, attr, _Poison())  # read by the SDK only when it builds its pool
-
         class Broken:
             def collect(self):
                 raise RuntimeError("injected collector bug")
@@ -387,7 +382,7 @@ async def test_failing_gauge_reader_and_collector_do_not_fail_the_scrape(sim):
         await assert_wire_truth(sim, w)
 
 
-# -- hostile clients while the worker works ---------------------------------------------------------
+# -- hostile clients while the worker works --------------------------------------------------
 async def test_slowloris_leaves_the_worker_loop_and_dispatch_unaffected(sim):
     async with harness.run_worker(sim) as w:
         port = w.exporter.server.port

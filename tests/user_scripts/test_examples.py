@@ -32,7 +32,7 @@ async def dispatch_and_compare(sim, script: Script, jobs: int = JOBS, *,
         result = await sim.dispatch(agent_name=AGENT)
         assert result.outcome == "assigned", (i, result, script.log()[-3000:])
         if one_at_a_time:
-            await eventually(lambda: truth.jobs_finished == i + 1, timeout=60,
+            await eventually(lambda i=i: truth.jobs_finished == i + 1, timeout=60,
                              what=f"job {i + 1} finished (saw {truth})")
 
     await eventually(lambda: truth.jobs_finished == jobs, timeout=60,

@@ -36,7 +36,8 @@ async def test_readme_simulator_recipe_runs_as_written(tmp_path):
               r"python -m livekit_agents_exporter\.simulator dispatch --agent-name support "
               r"--count 3",
               r"curl -s http://127\.0\.0\.1:10781/metrics \| grep jobs_launched_total"]
-    assert len(cmds) == len(shapes) and all(re.fullmatch(s, c) for s, c in zip(shapes, cmds)), \
+    assert len(cmds) == len(shapes), f"the recipe changed; update this test with it: {cmds}"
+    assert all(re.fullmatch(s, c) for s, c in zip(shapes, cmds, strict=True)), \
         f"the recipe changed; update this test with it: {cmds}"
     sim_port = str(free_port())
 

@@ -100,7 +100,7 @@ def _check_ports_free(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sdk_extra import require_sdk
+    from ..sdk_installed import require_sdk
 
     try:
         require_sdk("the demo")

@@ -20,37 +20,29 @@ from ..http_server import ExporterStartError
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Credentials come from LIVEKIT_API_KEY and LIVEKIT_API_SECRET, as for any SDK worker."""
-    p = argparse.ArgumentParser(prog="livekit-agents-exporter-demo-worker")
-    p.add_argument("--url", required=True)
-    p.add_argument("--agent-name", default="demo")
-    p.add_argument("--capacity", type=int, default=4)
-    p.add_argument("--threshold", type=float, default=0.7)
-    p.add_argument("--metrics-host", default="127.0.0.1")
-    p.add_argument("--metrics-port", type=int, required=True)
-    return p.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="livekit-agents-exporter-demo-worker")
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--agent-name", default="demo")
+    parser.add_argument("--capacity", type=int, default=4)
+    parser.add_argument("--threshold", type=float, default=0.7)
+    parser.add_argument("--metrics-host", default="127.0.0.1")
+    parser.add_argument("--metrics-port", type=int, required=True)
+    return parser.parse_args(argv)
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from livekit.agents import JobExecutorType
-    from livekit.agents import worker as sdk_worker
-
+    from .. import sdk
     from ..instrumentation import instrument
     from ..synthetic import SlotLoad, synthetic_entrypoint
 
-    opts = sdk_worker.WorkerOptions(
-        entrypoint_fnc=synthetic_entrypoint, load_fnc=SlotLoad(args.capacity),
-        load_threshold=args.threshold, agent_name=args.agent_name,
-        job_executor_type=JobExecutorType.THREAD, num_idle_processes=args.capacity,
-        ws_url=args.url, api_key=os.environ["LIVEKIT_API_KEY"],
-        api_secret=os.environ["LIVEKIT_API_SECRET"], port=0)
+    opts = sdk.worker_options(
+        synthetic_entrypoint, load_fnc=SlotLoad(args.capacity),
+        load_threshold=args.threshold, agent_name=args.agent_name, ws_url=args.url,
+        api_key=os.environ["LIVEKIT_API_KEY"], api_secret=os.environ["LIVEKIT_API_SECRET"],
+        executor="thread", num_idle_processes=args.capacity, port=0)
     instrument(opts, host=args.metrics_host, port=args.metrics_port)
-    if hasattr(sdk_worker, "AgentServer"):
-        worker = sdk_worker.AgentServer.from_server_options(opts)
-        run = worker.run(devmode=False)
-    else:
-        worker = sdk_worker.Worker(opts, devmode=False)
-        run = worker.run()
-    task = asyncio.ensure_future(run)
+    worker = sdk.build_worker(opts)  # what cli.run_app(opts) builds
+    task = asyncio.ensure_future(sdk.run_worker(worker))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -1,4 +1,4 @@
-"""The one sentence for a missing livekit-agents: the SDK comes with the ``livekit`` extra.
+"""Whether livekit-agents is installed, and the one sentence saying how to get it when not.
 
 The rule and dashboard generators work without the SDK, so the package never imports it
 at import time; what needs it (``instrument()``, the demo) asks here first.
