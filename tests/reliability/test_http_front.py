@@ -2,9 +2,8 @@
 
 These drive a live ``MetricsServer`` (its endpoint process, fed by this process as by a
 worker), with all client traffic from another process (``http_load.py``) so that the
-figures measure the server, and the lag probe measures what the exporter costs an event
-loop that shares the process (the worker's loop, in production). Attacks against a real
-worker: ``tests/attacks``.
+figures measure the server. The worker's loop under attack: ``test_worker_faults``; attacks
+against a real worker: ``tests/attacks``.
 """
 
 from __future__ import annotations
