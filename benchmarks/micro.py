@@ -27,12 +27,12 @@ from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-from livekit.agents import worker as sdk_worker
 from livekit.protocol import agent as proto
 from prometheus_client import CollectorRegistry, Counter, disable_created_metrics
 
 from harness import median
 from livekit_agents_exporter import recorder as recorder_mod
+from livekit_agents_exporter import sdk
 from livekit_agents_exporter.hooks import Hooks
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.recorder import Recorder
@@ -117,9 +117,8 @@ def bench_load_fnc(calls: int, repeats: int) -> dict[str, Any]:
     wrapped_slot_load = ObservedLoadFnc(slot_load, rec, ErrorSink())
     # the SDK inspects load_fnc's signature on every call (``_invoke_load_fnc``)
     inspected: dict[str, Any] = {"plain function": slot_load, "callable object": slot}
-    default = getattr(getattr(sdk_worker, "_DefaultLoadCalc", None), "get_load", None)
-    if default is not None:
-        inspected["the SDK's default (a bound method)"] = default
+    if sdk.DEFAULT_LOAD_FNC is not None:
+        inspected["the SDK's default (a bound method)"] = sdk.DEFAULT_LOAD_FNC
     inspected["wrapped"] = wrapped_slot_load
     out["signature_ns"] = {
         label: median([_per_call_ns(lambda f=fn: _inspect_loop(f, calls // 10), calls // 10)
@@ -139,16 +138,15 @@ def _sdk_invoke(bare_fn: Any, wrapped_fn: Any, worker: Any, calls: int,
                 repeats: int) -> dict[str, float] | None:
     """The SDK's own call of load_fnc, ``AgentServer._invoke_load_fnc`` (1.8): signature
     inspection and executor hop included, for the bare and the wrapped function."""
-    cls = getattr(sdk_worker, "AgentServer", None)
-    invoke = getattr(cls, "_invoke_load_fnc", None)
-    if invoke is None:
+    if sdk.sdk_load_call(bare_fn, worker.active_jobs) is None:
         return None
 
     async def loop_calls(fn: Any) -> float:
-        stub = SimpleNamespace(_load_fnc=fn, active_jobs=worker.active_jobs)  # fn(stub) reads it
+        call = sdk.sdk_load_call(fn, worker.active_jobs)
+        assert call is not None
         start = time.perf_counter_ns()
         for _ in range(calls):
-            await invoke(stub)
+            await call()
         return (time.perf_counter_ns() - start) / calls
 
     loop = asyncio.new_event_loop()
@@ -223,28 +221,6 @@ def bench_recorder(calls: int, repeats: int) -> dict[str, Any]:
 
 # --- all hooks, per offer -------------------------------------------------------------------
 
-class _StubWorker:
-    """The SDK methods the wire taps wrap, doing nothing: only the hooks' cost remains."""
-
-    def __init__(self) -> None:
-        self._draining = False
-
-    def _handle_register(self, msg: Any) -> None:
-        pass
-
-    def _handle_availability(self, msg: Any) -> None:
-        pass
-
-    def _handle_assignment(self, msg: Any) -> None:
-        pass
-
-    async def _queue_msg(self, msg: Any) -> None:
-        pass
-
-    async def _run_ws(self) -> None:
-        pass
-
-
 class _StubRequest:
     def __init__(self, job_id: str) -> None:
         self.id = job_id
@@ -283,11 +259,19 @@ def _messages(job_id: str) -> dict[str, Any]:
             "done": done, "req": _StubRequest(job_id)}
 
 
+def _protocol(worker: Any) -> SimpleNamespace:
+    """The worker's protocol methods an offer goes through, by hook name."""
+    return SimpleNamespace(**{hook: sdk.protocol_method(worker, hook)[1]
+                              for hook in ("availability", "assignment", "outgoing")})
+
+
 def bench_hooks(calls: int, repeats: int) -> dict[str, Any]:
     rec = new_recorder()
     errors = ErrorSink()
-    bare, tapped = _StubWorker(), _StubWorker()
-    WireTap(WorkerView(tapped), rec, errors).install(Hooks(rec, errors, "bench"))
+    bare_worker, tapped_worker = sdk.inert_worker(), sdk.inert_worker()
+    WireTap(WorkerView(tapped_worker), rec, errors).install(Hooks(rec, errors, "bench"))
+    # resolved once, after the taps are in: the loops below time the calls, not the lookups
+    bare, tapped = _protocol(bare_worker), _protocol(tapped_worker)
     slot = SlotLoad(64)
     load_worker = SimpleNamespace(active_jobs=[object()] * 8)
     observed_load = ObservedLoadFnc(slot, rec, errors)
@@ -297,19 +281,19 @@ def bench_hooks(calls: int, repeats: int) -> dict[str, Any]:
 
     def accepted_job(w: Any, load: Any, request: Any, msgs: list[dict[str, Any]]) -> None:
         for m in msgs:
-            w._handle_availability(m["avail"])
+            w.availability(m["avail"])
             load(load_worker)  # 1.8 refreshes the load before answering each offer
             _run(request(m["req"]))
-            _run(w._queue_msg(m["yes"]))
-            w._handle_assignment(m["assign"])
-            _run(w._queue_msg(m["running"]))
-            _run(w._queue_msg(m["done"]))
+            _run(w.outgoing(m["yes"]))
+            w.assignment(m["assign"])
+            _run(w.outgoing(m["running"]))
+            _run(w.outgoing(m["done"]))
 
     def refused_offer(w: Any, load: Any, msgs: list[dict[str, Any]]) -> None:
         for m in msgs:
-            w._handle_availability(m["avail"])
+            w.availability(m["avail"])
             load(load_worker)
-            _run(w._queue_msg(m["no"]))
+            _run(w.outgoing(m["no"]))
 
     acc_bare, acc_hooked, ref_bare, ref_hooked = [], [], [], []
     acc_applied, ref_applied = [], []

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Coroutine
-from types import FrameType
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 from .sdk_installed import require_sdk
@@ -139,6 +139,35 @@ def protocol_method(worker: Any, hook: str) -> tuple[str, Callable[..., Any]]:
     if not callable(method):
         raise HookUnavailable(f"{type(worker).__name__}.{name} not found")
     return name, method
+
+
+def inert_worker() -> Any:
+    """A worker-shaped object whose protocol methods do nothing: tapped like a worker, it shows
+    what the hooks cost with the SDK's own work taken out (benchmarks/micro.py)."""
+
+    def ignore(self: Any, msg: Any = None) -> None:
+        pass
+
+    async def ignore_async(self: Any, msg: Any = None) -> None:
+        pass
+
+    coroutines = ("outgoing", "connection")
+    methods = {name: ignore_async if hook in coroutines else ignore
+               for hook, name in PROTOCOL_METHODS.items()}
+    worker = type("InertWorker", (), methods)()
+    worker._draining = False
+    return worker
+
+
+def sdk_load_call(fn: Callable[..., float],
+                  active_jobs: list[Any]) -> Callable[[], Coroutine[Any, Any, float]] | None:
+    """The SDK's own call of a load function, ``AgentServer._invoke_load_fnc`` (1.3+):
+    signature inspection and the executor hop included; ``None`` on an SDK without it."""
+    invoke = getattr(AgentServer, "_invoke_load_fnc", None)
+    if invoke is None:
+        return None
+    server = SimpleNamespace(_load_fnc=fn, active_jobs=active_jobs)  # what fn(server) reads
+    return lambda: invoke(server)  # type: ignore[no-any-return]  # the SDK's method is untyped
 
 
 def replace_method(worker: Any, name: str, fn: Callable[..., Any]) -> None:
