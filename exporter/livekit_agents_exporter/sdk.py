@@ -167,7 +167,7 @@ def sdk_load_call(fn: Callable[..., float],
     if invoke is None:
         return None
     server = SimpleNamespace(_load_fnc=fn, active_jobs=active_jobs)  # what fn(server) reads
-    return lambda: invoke(server)  # type: ignore[no-any-return]  # the SDK's method is untyped
+    return lambda: invoke(server)
 
 
 def replace_method(worker: Any, name: str, fn: Callable[..., Any]) -> None:
