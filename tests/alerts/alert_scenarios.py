@@ -14,6 +14,8 @@ one sample per minute; evaluations are once a minute.
 
 from __future__ import annotations
 
+import functools
+
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -287,23 +289,34 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         k, recovered, _agent_labels(config, w1), no_capacity_text(w1, 2, 0, 0, 0, 0),
         extra_checks=[(gap, True), (gap + 1, True)]))
 
-    # NoCapacity, 1.8 class: three workers full two thirds of the time, a different one
-    # available at each evaluation; every one refuses an offer as full each minute
-    fire, stop, recovered = fire_window("no_capacity", k + 1, lag=nc_window)
+    # NoCapacity, 1.8 class, bursty losses: three workers refuse offers as full every
+    # minute, and the whole fleet is full at one evaluation in three (the burst that lost
+    # the calls); a different one is free at the two others. The refusals while the fleet
+    # was seen full at once page within for: of the first such evaluation, although the
+    # "none available now" branch alone never holds for two evaluations in a row.
+    stop = k + 7  # the last burst is at k + 6
+    recovered = stop + nc_window  # until the window no longer holds the last burst (k + 6)
     burst = [worker(f"10.0.0.{i + 1}:10781") for i in range(3)]
+
+    def burst_full(t: int, i: int, stop: int = stop) -> int:
+        return 1 if k <= t < stop and ((t - k) % 3 == 0 or t % 3 != i) else 0
+
     for i, w in enumerate(burst):
-        def full(t: int, i: int = i, stop: int = stop) -> int:
-            return 1 if k <= t < stop and t % 3 != i else 0
-        w.gauge("worker_full", full)
-        w.gauge("worker_effective_load_ratio", lambda t, f=full: 0.75 if f(t) else 0.5)
-        w.gauge("worker_load_ratio", lambda t, f=full: 0.6 if f(t) else 0.5)
+        full_at = functools.partial(burst_full, i=i)
+        w.gauge("worker_full", full_at)
+        w.gauge("worker_effective_load_ratio", lambda t, f=full_at: 0.75 if f(t) else 0.5)
+        w.gauge("worker_load_ratio", lambda t, f=full_at: 0.6 if f(t) else 0.5)
         w.counter("job_requests_rejected", every_minute(1, k, stop), reason="full")
         w.counter("worker_full_seconds", every_minute(40, k, stop))
+
+    def burst_available(t: int, stop: int = stop) -> int:
+        return 3 if t >= stop else sum(1 for i in range(3) if not burst_full(t, i))
+
     out.append(Scenario(
-        "bursts: every worker refuses as full, one is free at each evaluation", "no_capacity",
-        [*burst, bystander()], k + 1, recovered, _agent_labels(config, burst[0]),
+        "bursty losses: every worker refuses as full, all full at one evaluation in three",
+        "no_capacity", [*burst, bystander()], k, recovered, _agent_labels(config, burst[0]),
         lambda t, stop=stop: no_capacity_text(
-            burst[0], 3, 1 if t < stop else 3, 3 * increments_in_window(t, k, stop, nc_window),
+            burst[0], 3, burst_available(t), 3 * increments_in_window(t, k, stop, nc_window),
             3, 0)))
 
     # NoCapacity, 1.2 class: two workers that never refuse, full 57 s of every minute but
@@ -774,6 +787,29 @@ def bursty_fleet(config: RulesConfig) -> list[Worker]:
     intruder.counter("assignment_timeouts", 5)
     intruder.up = lambda t: 0
     return [*fleet, intruder]
+
+
+def refused_then_placed_elsewhere(config: RulesConfig) -> list[Worker]:
+    """Every worker refuses an offer as full each minute, each at its own time: a different
+    one is free at every evaluation and their full seconds (35 s a minute each) never prove
+    them full at once, so the server placed every refused offer on the free worker and no
+    call was lost (NoCapacity must stay silent)."""
+    sel = selector_labels(config)
+    fleet = []
+    for i in range(3):
+        def full(t: int, i: int = i) -> int:
+            return 1 if t % 3 != i else 0
+
+        w = Worker(f"10.0.0.{i + 1}:10781", job_labels=dict(sel))
+        w.gauge("worker_load_threshold_ratio", config.server_target_load)
+        w.gauge("worker_full", full)
+        w.gauge("worker_effective_load_ratio", lambda t, f=full: 0.75 if f(t) else 0.5)
+        w.gauge("worker_load_ratio", lambda t, f=full: 0.6 if f(t) else 0.5)
+        w.counter("job_requests", 10).counter("job_requests_accepted", 9)
+        w.counter("job_requests_rejected", 1, reason="full")
+        w.counter("worker_full_seconds", 35)
+        fleet.append(w)
+    return fleet
 
 
 def tiny_traffic(config: RulesConfig) -> list[Worker]:
