@@ -15,7 +15,6 @@ one sample per minute; evaluations are once a minute.
 from __future__ import annotations
 
 import functools
-
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
