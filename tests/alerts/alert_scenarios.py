@@ -19,7 +19,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import RulesConfig
@@ -31,8 +31,8 @@ STEP = 60  # seconds between samples and between evaluations
 RATE_MIN = 5  # the recorded rates' window, in minutes
 STALE = "stale"
 
-Value = Union[float, str, None]  # a number, STALE, or None (no sample)
-Gauge = Union[float, Callable[[int], Value]]
+Value = float | str | None  # a number, STALE, or None (no sample)
+Gauge = float | Callable[[int], Value]
 
 
 def minutes(duration: Duration) -> int:
@@ -160,7 +160,8 @@ class Worker:
         return result
 
 
-def switch(before: Value, after: Value, at: int, until: int | None = None) -> Callable[[int], Value]:
+def switch(before: Value, after: Value, at: int,
+           until: int | None = None) -> Callable[[int], Value]:
     """``after`` from minute ``at`` (until ``until``, exclusive), else ``before``."""
     return lambda t: after if at <= t and (until is None or t < until) else before
 
@@ -364,7 +365,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1 = worker("10.0.0.1:10781").gauge("worker_load_threshold_ratio", 0.7)
     w1.gauge("worker_effective_load_ratio", switch(0.0, effective, k, stop))
     out.append(Scenario(
-        "headroom below the threshold", "capacity_low", [w1, bystander()], k, recovered, _agent_labels(config, w1),
+        "headroom below the threshold", "capacity_low", [w1, bystander()], k, recovered,
+        _agent_labels(config, w1),
         f"{cap(agent_phrase(config, w1))} has {humanize_percentage(headroom)} of its job capacity "
         f"left (alert below {below * 100:g}%): a burst of calls will find every worker full."))
 
@@ -379,7 +381,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1.counter("job_requests_rejected", every_minute(per_minute, k, stop), reason="full")
     w1.counter("job_requests_rejected", 0, reason="on_request")
     out.append(Scenario(
-        "every offer refused", "job_rejections_high", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
+        "every offer refused", "job_rejections_high", [w1, bystander()], k + 1, recovered,
+        _agent_labels(config, w1),
         f"Workers of {agent_phrase(config, w1)} refused 100% of the job offers of the last 5m "
         f"because they were full or draining or their request handler failed to answer (alert "
         f"above {p['ratio_above'] * 100:g}%; refusals by on_request do not count); the reason "
@@ -390,7 +393,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     fire, stop, recovered = fire_window("assignment_timeouts", k + 1, lag=RATE_MIN)
     w1 = worker("10.0.0.1:10781").counter("assignment_timeouts", every_minute(per_minute, k, stop))
     out.append(Scenario(
-        "steady assignment timeouts", "assignment_timeouts", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
+        "steady assignment timeouts", "assignment_timeouts", [w1, bystander()], k + 1, recovered,
+        _agent_labels(config, w1),
         lambda t, w1=w1, n=per_minute, stop=stop:
         f"Workers of {agent_phrase(config, w1)} accepted about "
         f"{plural(n * increments_in_window(t, k, stop, RATE_MIN), 'job')} in the last 5m whose "
@@ -407,7 +411,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1.counter("jobs_failed", every_minute(per_minute, kj, stop), reason="entrypoint_error")
     w1.counter("jobs_failed", 0, reason="process_exit")
     out.append(Scenario(
-        "every job fails", "jobs_failing", [w1, bystander()], kj + 1, recovered, _agent_labels(config, w1),
+        "every job fails", "jobs_failing", [w1, bystander()], kj + 1, recovered,
+        _agent_labels(config, w1),
         f"100% of the jobs of {agent_phrase(config, w1)} that ended or failed in the last "
         f"{p['window']} failed (alert above {p['ratio_above'] * 100:g}% with at least "
         f"{go_number(p['min_failures'])} failures)."))
@@ -473,7 +478,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     _, stop, recovered = fire_window("worker_not_registered", k)
     w1 = worker("10.0.0.1:10781").gauge("worker_registered", switch(1, 0, k, stop))
     out.append(Scenario(
-        "a worker loses its registration", "worker_not_registered", [w1, bystander()], k, recovered, w1.labels,
+        "a worker loses its registration", "worker_not_registered", [w1, bystander()], k, recovered,
+        w1.labels,
         f"{cap(worker_phrase(config, w1))} runs but has not been registered with the LiveKit "
         f"server for {a['worker_not_registered'].for_}: it receives no job offers."))
 
@@ -511,7 +517,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     _, stop, recovered = fire_window("load_threshold_above_target_load", k)
     w1 = worker("10.0.0.1:10781").gauge("worker_load_threshold_ratio", switch(tl, high, k, stop))
     out.append(Scenario(
-        "a rollout raises load_threshold", "load_threshold_above_target_load", [w1, bystander()], k, recovered, w1.labels,
+        "a rollout raises load_threshold", "load_threshold_above_target_load",
+        [w1, bystander()], k, recovered, w1.labels,
         f"{cap(worker_phrase(config, w1))} has load_threshold {go_number(high)}, above the "
         f"server's target_load {go_number(tl)}: between the two it reports available but wins "
         f"no job, so the capacity planned on its threshold does not exist."))
@@ -538,7 +545,8 @@ def worker_key_labels(config: RulesConfig, w: Worker) -> dict[str, str]:
 
 
 def _pack_scenarios(config: RulesConfig, worker: Callable[..., Worker],
-                    bystander: Callable[[], Worker], fire_window: Callable[..., tuple[int, int, int]],
+                    bystander: Callable[[], Worker],
+                    fire_window: Callable[..., tuple[int, int, int]],
                     k: int) -> list[Scenario]:
     """The job-launch and the monitoring-blindness alerts."""
     a = config.alerts
@@ -815,7 +823,8 @@ def tiny_traffic(config: RulesConfig) -> list[Worker]:
     """An agent offered one job every ten minutes, and it is refused: too few to page."""
     w = Worker("10.0.0.7:10781", agent="tiny", job_labels=selector_labels(config))
     w.gauge("worker_load_threshold_ratio", config.server_target_load)
-    every_ten = (lambda t: 1 if t % 10 == 0 else 0)
+    def every_ten(t):
+        return (1 if t % 10 == 0 else 0)
     w.counter("job_requests", every_ten)
     w.counter("job_requests_rejected", every_ten, reason="on_request")
     return [w]
@@ -835,7 +844,8 @@ def failures_below_either_threshold(config: RulesConfig) -> list[Worker]:
     rare = Worker("10.0.0.6:10781", agent="rare", job_labels=dict(sel))
     # one failure at most in any window (fewer than min_failures), and every job that ends fails
     gap = window + 1
-    spaced = (lambda t: 1 if t % gap == 0 else 0)
+    def spaced(t):
+        return (1 if t % gap == 0 else 0)
     rare.counter("jobs_finished", spaced)
     rare.counter("jobs_failed", spaced, reason="entrypoint_error")
     return [busy, rare]
