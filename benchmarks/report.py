@@ -479,17 +479,21 @@ def _scrape(s: dict[str, Any]) -> list[str]:
 def _rules(ru: dict[str, Any]) -> list[str]:
     spw = ru["series_per_worker"]
     history = max(f.get("history_s", 300.0) for f in ru["fleets"])
+    dense = min((f.get("dense_history_s", history) for f in ru["fleets"]), default=history)
+    long_names = sorted({n for f in ru["fleets"] for n in f.get("long_range_series", [])})
+    older = (f" (beyond {dense / 60:g} minutes, only {', '.join(f'`{n}`' for n in long_names)}, "
+             f"the series read over the longer range)" if long_names else "")
     lines = [f"Bundled rules (`alerts/livekit-agents.rules.yaml`), {ru['agent_names']} agent "
              f"names, every sample of a real worker's exposition per simulated worker "
              f"({spw['total']} series, counters growing at that worker's rates), "
-             f"{history / 60:g} minutes of history at 15 s resolution: a full window for the "
-             f"longest range the rules read from workers' series. Evaluation every "
+             f"{history / 60:g} minutes of history at 15 s resolution{older}: a full window "
+             f"for every range the rules read from workers' series. Evaluation every "
              f"{ru['eval_interval_s']} s, ingestion paused while measuring; the two groups "
              "run concurrently, the total adds them up. "
              "Plot: [rule_eval.png](rule_eval.png).", "",
              _row("Workers", "head series", "recording group", "alerting group",
                   "total (median)", "max", "Prometheus RSS",
-                  f"samples per {history / 60:g}m window", "alerts firing / pending"),
+                  f"samples per {dense / 60:g}m window", "alerts firing / pending"),
              _row("---", "---", "---", "---", "---", "---", "---", "---", "---")]
     for f in ru["fleets"]:
         groups = f["groups"]
@@ -504,6 +508,15 @@ def _rules(ru: dict[str, Any]) -> list[str]:
             f"{f['checks']['samples_in_window']:.0f}",
             f"{f['checks'].get('alerts_firing', math.nan):.0f} / "
             f"{f['checks'].get('alerts_pending', math.nan):.0f}"))
+    if ru.get("baseline_v1"):
+        lines += ["", "Alert pack v1 (`benchmarks/rules_v1.yaml`, the pack before v2) on the "
+                  "same fleets in the same run:", "",
+                  _row("Workers", "v1 total (median)", "shipped total (median)", "shipped / v1"),
+                  _row("---", "---", "---", "---")]
+        for f, b, r in zip(ru["fleets"], ru["baseline_v1"], ru["shipped_over_v1"],
+                           strict=True):
+            lines.append(_row(f"{f['workers']:,}", f"{b['total_median_s']:.3f} s",
+                              f"{f['total_median_s']:.3f} s", f"x{r['shipped_over_v1']:.2f}"))
     big = max(ru["fleets"], key=lambda f: f["workers"])
     if big.get("top_rules"):
         lines += ["", f"Most expensive rules at {big['workers']:,} workers: " + "; ".join(

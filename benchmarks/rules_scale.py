@@ -14,11 +14,19 @@ The copies are served by one HTTP server, one path per agent name (20 targets of
 sample carries an explicit timestamp: scrape number *j* of a target returns the samples
 of time ``start - history + 15 s x j``, so Prometheus ingests a 15-second-resolution
 history as fast as it can scrape (a fleet scraped every 15 s, compressed in time). The
-history is the longest range the rules read from the workers' own series (15m), and the
-timeline runs past the measurement window, so that every range the rules compute sees a
-full window (60 samples for 15m) as in a long-running Prometheus. Once a
+history is the longest range the rules read from the workers' own series (1h, for
+WorkerStuckFull's full seconds), and the timeline runs past the measurement window, so that
+every range the rules compute sees a full window (60 samples for 15m, 240 for 1h) as in a
+long-running Prometheus. The part of the history older than the other ranges (15m) is
+served first, by a second scrape job of its own every 0.5 s and with only the series read
+over the longer range (``job`` honoured from the body, so they are the same series): no
+rule reads the other series that far back, and a whole hour of every series at one step per
+3 s scrape did not fit in the run (about 20 minutes of catch-up at 10,000 workers). Once a
 target has served its whole timeline it serves an empty body, so that no ingestion
 competes with the evaluations being measured.
+
+Both the shipped pack and alert pack v1 (``rules_v1.yaml``, the pack before v2) are
+measured on the same fleet in the same run, so their ratio does not depend on the machine.
 
 What is measured
 ----------------
@@ -48,6 +56,8 @@ from livekit_agents_exporter.prometheus_syntax import parse_duration
 
 AGENT_NAMES = 20
 STEP_S = 15.0  # the production scrape interval the timeline has
+HISTORY_INTERVAL_S = 0.5  # scrape interval of the job serving the long-range history
+V1_RULES = Path(__file__).resolve().parent / "rules_v1.yaml"
 EVAL_INTERVAL_S = 5
 JOB = "livekit-agents"
 
@@ -121,13 +131,21 @@ class Shard:
             self.headers.append("\n".join(fam.header))
             self.rows.append(rows)
 
-    def render(self, step: int, ts_ms: int) -> bytes:
+    def render(self, step: int, ts_ms: int, only: frozenset[str] | None = None) -> bytes:
+        """Step ``step`` of every series, or with ``only``, of those names alone (labelled
+        ``job``, for the history job whose ``honor_labels`` makes them the same series)."""
         out: list[str] = []
         growth = 1.0 + self.step_growth * step
-        for header, rows in zip(self.headers, self.rows):
+        for header, rows in zip(self.headers, self.rows, strict=True):
+            if only is not None:
+                rows = [row for row in rows if row[0].split("{", 1)[0] in only]
+                if not rows:
+                    continue
             if header:
                 out.append(header)
             for prefix, kind, scaled, value, i in rows:
+                if only is not None:
+                    prefix = prefix.replace("{", f'{{job="{JOB}",', 1)
                 if kind == "counter":
                     v = scaled * growth
                 elif kind == "const":
@@ -143,15 +161,20 @@ class Shard:
 
 
 class FleetServer:
-    """Serves each shard's timeline, one step per scrape, then empty bodies."""
+    """Serves each shard's timeline, one step per scrape, then empty bodies: first the
+    long-range history (``/history/K``, only the ``long_names``), then the rest
+    (``/metrics/K``, every series; empty until that shard's history is served)."""
 
     def __init__(self, families: list[Family], workers: int, start: float, steps: int,
-                 history_s: float, age_s: float) -> None:
+                 history_s: float, age_s: float, history_steps: int = 0,
+                 long_names: frozenset[str] = frozenset()) -> None:
         names = [f"agent-{k:02d}" for k in range(AGENT_NAMES)]
         self.shards = [Shard(families, list(range(k, workers, AGENT_NAMES)), names[k], age_s)
                        for k in range(AGENT_NAMES)]
         self.first_ts = start - history_s + STEP_S
         self.steps = steps
+        self.history_steps = history_steps
+        self.long_names = long_names
         self.next_step = [0] * AGENT_NAMES
         self._lock = threading.Lock()
         server = self
@@ -179,16 +202,19 @@ class FleetServer:
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def body(self, path: str) -> bytes | None:
-        match = re.fullmatch(r"/metrics/(\d+)", path)
-        if match is None or int(match.group(1)) >= AGENT_NAMES:
+        match = re.fullmatch(r"/(metrics|history)/(\d+)", path)
+        if match is None or int(match.group(2)) >= AGENT_NAMES:
             return None
-        k = int(match.group(1))
+        history, k = match.group(1) == "history", int(match.group(2))
         with self._lock:
             step = self.next_step[k]
+            if history != (step < self.history_steps):
+                return b""  # the other job's part of the timeline
             self.next_step[k] = min(step + 1, self.steps)
         if step >= self.steps:
             return b""
-        return self.shards[k].render(step, int((self.first_ts + STEP_S * step) * 1000))
+        ts_ms = int((self.first_ts + STEP_S * step) * 1000)
+        return self.shards[k].render(step, ts_ms, self.long_names if history else None)
 
     @property
     def done(self) -> bool:
@@ -204,12 +230,14 @@ class FleetServer:
 
 # --- one fleet size -----------------------------------------------------------------------
 
-def _scrape_config(address: str, interval: float) -> dict[str, Any]:
+def _scrape_config(address: str, interval: float, job: str = JOB,
+                   path: str = "metrics") -> dict[str, Any]:
     return {
-        "job_name": JOB, "honor_labels": True,
-        "scrape_interval": f"{interval:g}s", "scrape_timeout": f"{interval:g}s",
+        "job_name": job, "honor_labels": True,
+        # Prometheus durations take whole units: 0.5 s is "500ms"
+        "scrape_interval": f"{interval * 1000:.0f}ms", "scrape_timeout": f"{interval * 1000:.0f}ms",
         "static_configs": [{"targets": [address],
-                            "labels": {"__metrics_path__": f"/metrics/{k}", "shard": str(k)}}
+                            "labels": {"__metrics_path__": f"/{path}/{k}", "shard": str(k)}}
                            for k in range(AGENT_NAMES)],
     }
 
@@ -229,13 +257,31 @@ def _own_metrics(url: str) -> dict[str, float]:
     return out
 
 
+def raw_ranges(rules: dict[str, Any]) -> dict[str, float]:
+    """Per worker series name (not recorded series), the longest range the rules read it
+    over, in seconds."""
+    out: dict[str, float] = {}
+    for group in rules["groups"]:
+        for rule in group["rules"]:
+            for m in _RAW_RANGE.finditer(rule["expr"]):
+                name = m.group(0).split("{", 1)[0].split("[", 1)[0]
+                out[name] = max(out.get(name, 0.0), parse_duration(m.group(1)) or 0.0)
+    return out
+
+
 def longest_raw_range(rules: dict[str, Any]) -> float:
     """Seconds of the longest range the rules read from the workers' own series (not from
     recorded series): the history every fleet must have for the rules to do all their work."""
-    ranges = [parse_duration(m.group(1)) or 0.0
-              for group in rules["groups"] for rule in group["rules"]
-              for m in _RAW_RANGE.finditer(rule["expr"])]
-    return max(ranges, default=300.0)
+    return max(raw_ranges(rules).values(), default=300.0)
+
+
+def history_split(rules: dict[str, Any]) -> tuple[float, frozenset[str]]:
+    """(seconds of history every series needs, the names needing more): the longest range
+    but the longest one, and the series read over the longest one."""
+    ranges = raw_ranges(rules)
+    longest = max(ranges.values(), default=300.0)
+    dense = max((r for r in ranges.values() if r < longest), default=longest)
+    return dense, frozenset(n for n, r in ranges.items() if r > dense)
 
 
 def template_age(families: list[Family], captured_at: float) -> float:
@@ -246,19 +292,27 @@ def template_age(families: list[Family], captured_at: float) -> float:
 
 
 def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluations: int,
-                  workdir: Path, log: Any = print) -> dict[str, Any]:
+                  workdir: Path, log: Any = print, rules: dict[str, Any] | None = None,
+                  pack: str = "shipped") -> dict[str, Any]:
     scrape_interval = 1.0 if workers <= 1000 else 3.0
-    rules = render_rules(load_config())
+    rules = rules if rules is not None else render_rules(load_config())
     history_s = longest_raw_range(rules)
+    dense_s, long_names = history_split(rules)
+    history_steps = math.ceil((history_s - dense_s) / STEP_S)
     # The timeline must outlast the catch-up (one step per scrape) and the measurement,
     # so that every evaluation measured sees full windows:
-    # steps * STEP_S >= history_s + steps * scrape_interval + measurement.
+    # steps * STEP_S >= history_s + history_steps * HISTORY_INTERVAL_S
+    #                   + (steps - history_steps) * scrape_interval + measurement.
     measurement = (evaluations + 3) * EVAL_INTERVAL_S + 10
-    steps = math.ceil((history_s + measurement) / (STEP_S - scrape_interval))
-    catch_up_budget = steps * scrape_interval * 3 + 60
+    steps = math.ceil((history_s + measurement + history_steps * (
+        HISTORY_INTERVAL_S - scrape_interval)) / (STEP_S - scrape_interval))
+    steps = max(steps, history_steps + 1)
+    catch_up_budget = (history_steps * HISTORY_INTERVAL_S
+                       + (steps - history_steps) * scrape_interval) * 3 + 60
     start = time.time()
     t_build = time.monotonic()
-    fleet = FleetServer(families, workers, start, steps, history_s, age_s)
+    fleet = FleetServer(families, workers, start, steps, history_s, age_s, history_steps,
+                        long_names)
     fleet.start()
     build_s = time.monotonic() - t_build
     rules_path = workdir / "livekit-agents.rules.yaml"
@@ -268,6 +322,9 @@ def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluat
                       scrape_interval=f"{scrape_interval:g}s", workdir=workdir / f"prom-{workers}")
     config = yaml.safe_load(prom.config_path.read_text())
     config["scrape_configs"] = [_scrape_config(fleet.address, scrape_interval)]
+    if history_steps:
+        config["scrape_configs"].append(_scrape_config(
+            fleet.address, HISTORY_INTERVAL_S, f"{JOB}-history", "history"))
     prom.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     try:
         prom.start()
@@ -280,7 +337,8 @@ def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluat
             time.sleep(0.5)
         ingest_s = time.monotonic() - t0
         time.sleep(scrape_interval + 1)
-        log(f"  {workers} workers: timeline of {steps} steps ingested in {ingest_s:.0f}s")
+        log(f"  {workers} workers, pack {pack}: timeline of {steps} steps "
+            f"({history_steps} of long-range history) ingested in {ingest_s:.0f}s")
         seen: dict[str, dict[str, float]] = {}
         per_rule: dict[str, list[float]] = {}
         ready_at = time.time()
@@ -307,7 +365,10 @@ def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluat
             "rates": prom.query("count(agent_name:livekit_agents_job_requests:rate5m > 0)"),
             "samples_in_window": prom.query(
                 f'max(count_over_time(livekit_agents_job_requests_total{{job="{JOB}"}}'
-                f'[{history_s:.0f}s]))'),
+                f'[{dense_s:.0f}s]))'),
+            **{f"samples_in_{history_s:.0f}s:{name}": prom.query(
+                f'min(count_over_time({name}{{job="{JOB}"}}[{history_s:.0f}s]))')
+               for name in sorted(long_names)},
             "alerts_firing": prom.query('count(ALERTS{alertstate="firing"}) or vector(0)'),
             "alerts_pending": prom.query('count(ALERTS{alertstate="pending"}) or vector(0)'),
         }
@@ -317,9 +378,12 @@ def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluat
     group_times = {name: list(times.values()) for name, times in seen.items()}
     result: dict[str, Any] = {
         "workers": workers,
+        "pack": pack,
         "agent_names": AGENT_NAMES,
         "scrape_interval_s": scrape_interval,
         "history_s": history_s,
+        "dense_history_s": dense_s,
+        "long_range_series": sorted(long_names),
         "build_s": round(build_s, 1),
         "ingest_s": round(ingest_s, 1),
         "groups": {name: {"median_s": median(t), "max_s": max(t), "n": len(t)}
@@ -352,7 +416,19 @@ def run(template_text: str, captured_at: float, sizes: list[int], evaluations: i
     log(f"rule cost: {per_worker['total']} series per worker "
         f"({per_worker['exporter']} from the exporter), counters at the rates of a worker "
         f"{age_s:.0f} s old")
-    results = [measure_fleet(families, n, age_s=age_s, evaluations=evaluations,
-                             workdir=workdir / f"rules-{n}", log=log) for n in sizes]
-    return {"series_per_worker": per_worker, "fleets": results,
-            "eval_interval_s": EVAL_INTERVAL_S, "agent_names": AGENT_NAMES}
+    results, baseline = [], []
+    v1 = yaml.safe_load(V1_RULES.read_text())
+    for n in sizes:
+        # the same fleet for both packs, one after the other
+        results.append(measure_fleet(families, n, age_s=age_s, evaluations=evaluations,
+                                     workdir=workdir / f"rules-{n}", log=log))
+        baseline.append(measure_fleet(families, n, age_s=age_s, evaluations=evaluations,
+                                      workdir=workdir / f"rules-v1-{n}", log=log, rules=v1,
+                                      pack="v1"))
+    ratios = [{"workers": s["workers"],
+               "shipped_over_v1": (s["total_median_s"] / b["total_median_s"]
+                                   if b["total_median_s"] else math.nan)}
+              for s, b in zip(results, baseline, strict=True)]
+    return {"series_per_worker": per_worker, "fleets": results, "baseline_v1": baseline,
+            "shipped_over_v1": ratios, "eval_interval_s": EVAL_INTERVAL_S,
+            "agent_names": AGENT_NAMES}

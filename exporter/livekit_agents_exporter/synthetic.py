@@ -25,14 +25,28 @@ def job_spec(ctx_or_job: Any) -> dict[str, Any]:
 
 
 async def synthetic_entrypoint(ctx: Any) -> None:
-    """Hold the slot for ``duration`` seconds; ``fail`` = "raise" | "exit" fails on purpose."""
+    """Hold the slot for ``duration`` seconds, or until the file ``release`` exists if that
+    comes first (a dispatcher ends a group of jobs when it decides, whatever the machine's
+    speed); ``fail`` = "raise" | "exit" fails on purpose."""
     spec = job_spec(ctx)
-    await asyncio.sleep(float(spec.get("duration", 1.0)))
+    duration = float(spec.get("duration", 1.0))
+    release = spec.get("release")
+    if isinstance(release, str) and release:
+        await _until_released(release, duration)
+    else:
+        await asyncio.sleep(duration)
     if spec.get("fail") == "raise":
         raise RuntimeError("synthetic job failure requested by the dispatcher")
     if spec.get("fail") == "exit":
         os._exit(3)
     ctx.shutdown(reason="synthetic job done")
+
+
+async def _until_released(path: str, timeout: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not os.path.exists(path) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 class SlotLoad:

@@ -14,11 +14,12 @@ one sample per minute; evaluations are once a minute.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Union
+from typing import Any
 
 from livekit_agents_exporter import metrics as m
 from livekit_agents_exporter.rules import RulesConfig
@@ -30,8 +31,8 @@ STEP = 60  # seconds between samples and between evaluations
 RATE_MIN = 5  # the recorded rates' window, in minutes
 STALE = "stale"
 
-Value = Union[float, str, None]  # a number, STALE, or None (no sample)
-Gauge = Union[float, Callable[[int], Value]]
+Value = float | str | None  # a number, STALE, or None (no sample)
+Gauge = float | Callable[[int], Value]
 
 
 def minutes(duration: Duration) -> int:
@@ -159,7 +160,8 @@ class Worker:
         return result
 
 
-def switch(before: Value, after: Value, at: int, until: int | None = None) -> Callable[[int], Value]:
+def switch(before: Value, after: Value, at: int,
+           until: int | None = None) -> Callable[[int], Value]:
     """``after`` from minute ``at`` (until ``until``, exclusive), else ``before``."""
     return lambda t: after if at <= t and (until is None or t < until) else before
 
@@ -287,23 +289,34 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
         k, recovered, _agent_labels(config, w1), no_capacity_text(w1, 2, 0, 0, 0, 0),
         extra_checks=[(gap, True), (gap + 1, True)]))
 
-    # NoCapacity, 1.8 class: three workers full two thirds of the time, a different one
-    # available at each evaluation; every one refuses an offer as full each minute
-    fire, stop, recovered = fire_window("no_capacity", k + 1, lag=nc_window)
+    # NoCapacity, 1.8 class, bursty losses: three workers refuse offers as full every
+    # minute, and the whole fleet is full at one evaluation in three (the burst that lost
+    # the calls); a different one is free at the two others. The refusals while the fleet
+    # was seen full at once page within for: of the first such evaluation, although the
+    # "none available now" branch alone never holds for two evaluations in a row.
+    stop = k + 7  # the last burst is at k + 6
+    recovered = stop + nc_window  # until the window no longer holds the last burst (k + 6)
     burst = [worker(f"10.0.0.{i + 1}:10781") for i in range(3)]
+
+    def burst_full(t: int, i: int, stop: int = stop) -> int:
+        return 1 if k <= t < stop and ((t - k) % 3 == 0 or t % 3 != i) else 0
+
     for i, w in enumerate(burst):
-        def full(t: int, i: int = i, stop: int = stop) -> int:
-            return 1 if k <= t < stop and t % 3 != i else 0
-        w.gauge("worker_full", full)
-        w.gauge("worker_effective_load_ratio", lambda t, f=full: 0.75 if f(t) else 0.5)
-        w.gauge("worker_load_ratio", lambda t, f=full: 0.6 if f(t) else 0.5)
+        full_at = functools.partial(burst_full, i=i)
+        w.gauge("worker_full", full_at)
+        w.gauge("worker_effective_load_ratio", lambda t, f=full_at: 0.75 if f(t) else 0.5)
+        w.gauge("worker_load_ratio", lambda t, f=full_at: 0.6 if f(t) else 0.5)
         w.counter("job_requests_rejected", every_minute(1, k, stop), reason="full")
         w.counter("worker_full_seconds", every_minute(40, k, stop))
+
+    def burst_available(t: int, stop: int = stop) -> int:
+        return 3 if t >= stop else sum(1 for i in range(3) if not burst_full(t, i))
+
     out.append(Scenario(
-        "bursts: every worker refuses as full, one is free at each evaluation", "no_capacity",
-        [*burst, bystander()], k + 1, recovered, _agent_labels(config, burst[0]),
+        "bursty losses: every worker refuses as full, all full at one evaluation in three",
+        "no_capacity", [*burst, bystander()], k, recovered, _agent_labels(config, burst[0]),
         lambda t, stop=stop: no_capacity_text(
-            burst[0], 3, 1 if t < stop else 3, 3 * increments_in_window(t, k, stop, nc_window),
+            burst[0], 3, burst_available(t), 3 * increments_in_window(t, k, stop, nc_window),
             3, 0)))
 
     # NoCapacity, 1.2 class: two workers that never refuse, full 57 s of every minute but
@@ -352,7 +365,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1 = worker("10.0.0.1:10781").gauge("worker_load_threshold_ratio", 0.7)
     w1.gauge("worker_effective_load_ratio", switch(0.0, effective, k, stop))
     out.append(Scenario(
-        "headroom below the threshold", "capacity_low", [w1, bystander()], k, recovered, _agent_labels(config, w1),
+        "headroom below the threshold", "capacity_low", [w1, bystander()], k, recovered,
+        _agent_labels(config, w1),
         f"{cap(agent_phrase(config, w1))} has {humanize_percentage(headroom)} of its job capacity "
         f"left (alert below {below * 100:g}%): a burst of calls will find every worker full."))
 
@@ -367,7 +381,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1.counter("job_requests_rejected", every_minute(per_minute, k, stop), reason="full")
     w1.counter("job_requests_rejected", 0, reason="on_request")
     out.append(Scenario(
-        "every offer refused", "job_rejections_high", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
+        "every offer refused", "job_rejections_high", [w1, bystander()], k + 1, recovered,
+        _agent_labels(config, w1),
         f"Workers of {agent_phrase(config, w1)} refused 100% of the job offers of the last 5m "
         f"because they were full or draining or their request handler failed to answer (alert "
         f"above {p['ratio_above'] * 100:g}%; refusals by on_request do not count); the reason "
@@ -378,7 +393,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     fire, stop, recovered = fire_window("assignment_timeouts", k + 1, lag=RATE_MIN)
     w1 = worker("10.0.0.1:10781").counter("assignment_timeouts", every_minute(per_minute, k, stop))
     out.append(Scenario(
-        "steady assignment timeouts", "assignment_timeouts", [w1, bystander()], k + 1, recovered, _agent_labels(config, w1),
+        "steady assignment timeouts", "assignment_timeouts", [w1, bystander()], k + 1, recovered,
+        _agent_labels(config, w1),
         lambda t, w1=w1, n=per_minute, stop=stop:
         f"Workers of {agent_phrase(config, w1)} accepted about "
         f"{plural(n * increments_in_window(t, k, stop, RATE_MIN), 'job')} in the last 5m whose "
@@ -395,7 +411,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     w1.counter("jobs_failed", every_minute(per_minute, kj, stop), reason="entrypoint_error")
     w1.counter("jobs_failed", 0, reason="process_exit")
     out.append(Scenario(
-        "every job fails", "jobs_failing", [w1, bystander()], kj + 1, recovered, _agent_labels(config, w1),
+        "every job fails", "jobs_failing", [w1, bystander()], kj + 1, recovered,
+        _agent_labels(config, w1),
         f"100% of the jobs of {agent_phrase(config, w1)} that ended or failed in the last "
         f"{p['window']} failed (alert above {p['ratio_above'] * 100:g}% with at least "
         f"{go_number(p['min_failures'])} failures)."))
@@ -461,7 +478,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     _, stop, recovered = fire_window("worker_not_registered", k)
     w1 = worker("10.0.0.1:10781").gauge("worker_registered", switch(1, 0, k, stop))
     out.append(Scenario(
-        "a worker loses its registration", "worker_not_registered", [w1, bystander()], k, recovered, w1.labels,
+        "a worker loses its registration", "worker_not_registered", [w1, bystander()], k, recovered,
+        w1.labels,
         f"{cap(worker_phrase(config, w1))} runs but has not been registered with the LiveKit "
         f"server for {a['worker_not_registered'].for_}: it receives no job offers."))
 
@@ -499,7 +517,8 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
     _, stop, recovered = fire_window("load_threshold_above_target_load", k)
     w1 = worker("10.0.0.1:10781").gauge("worker_load_threshold_ratio", switch(tl, high, k, stop))
     out.append(Scenario(
-        "a rollout raises load_threshold", "load_threshold_above_target_load", [w1, bystander()], k, recovered, w1.labels,
+        "a rollout raises load_threshold", "load_threshold_above_target_load",
+        [w1, bystander()], k, recovered, w1.labels,
         f"{cap(worker_phrase(config, w1))} has load_threshold {go_number(high)}, above the "
         f"server's target_load {go_number(tl)}: between the two it reports available but wins "
         f"no job, so the capacity planned on its threshold does not exist."))
@@ -526,7 +545,8 @@ def worker_key_labels(config: RulesConfig, w: Worker) -> dict[str, str]:
 
 
 def _pack_scenarios(config: RulesConfig, worker: Callable[..., Worker],
-                    bystander: Callable[[], Worker], fire_window: Callable[..., tuple[int, int, int]],
+                    bystander: Callable[[], Worker],
+                    fire_window: Callable[..., tuple[int, int, int]],
                     k: int) -> list[Scenario]:
     """The job-launch and the monitoring-blindness alerts."""
     a = config.alerts
@@ -776,11 +796,35 @@ def bursty_fleet(config: RulesConfig) -> list[Worker]:
     return [*fleet, intruder]
 
 
+def refused_then_placed_elsewhere(config: RulesConfig) -> list[Worker]:
+    """Every worker refuses an offer as full each minute, each at its own time: a different
+    one is free at every evaluation and their full seconds (35 s a minute each) never prove
+    them full at once, so the server placed every refused offer on the free worker and no
+    call was lost (NoCapacity must stay silent)."""
+    sel = selector_labels(config)
+    fleet = []
+    for i in range(3):
+        def full(t: int, i: int = i) -> int:
+            return 1 if t % 3 != i else 0
+
+        w = Worker(f"10.0.0.{i + 1}:10781", job_labels=dict(sel))
+        w.gauge("worker_load_threshold_ratio", config.server_target_load)
+        w.gauge("worker_full", full)
+        w.gauge("worker_effective_load_ratio", lambda t, f=full: 0.75 if f(t) else 0.5)
+        w.gauge("worker_load_ratio", lambda t, f=full: 0.6 if f(t) else 0.5)
+        w.counter("job_requests", 10).counter("job_requests_accepted", 9)
+        w.counter("job_requests_rejected", 1, reason="full")
+        w.counter("worker_full_seconds", 35)
+        fleet.append(w)
+    return fleet
+
+
 def tiny_traffic(config: RulesConfig) -> list[Worker]:
     """An agent offered one job every ten minutes, and it is refused: too few to page."""
     w = Worker("10.0.0.7:10781", agent="tiny", job_labels=selector_labels(config))
     w.gauge("worker_load_threshold_ratio", config.server_target_load)
-    every_ten = (lambda t: 1 if t % 10 == 0 else 0)
+    def every_ten(t):
+        return (1 if t % 10 == 0 else 0)
     w.counter("job_requests", every_ten)
     w.counter("job_requests_rejected", every_ten, reason="on_request")
     return [w]
@@ -800,7 +844,8 @@ def failures_below_either_threshold(config: RulesConfig) -> list[Worker]:
     rare = Worker("10.0.0.6:10781", agent="rare", job_labels=dict(sel))
     # one failure at most in any window (fewer than min_failures), and every job that ends fails
     gap = window + 1
-    spaced = (lambda t: 1 if t % gap == 0 else 0)
+    def spaced(t):
+        return (1 if t % gap == 0 else 0)
     rare.counter("jobs_finished", spaced)
     rare.counter("jobs_failed", spaced, reason="entrypoint_error")
     return [busy, rare]

@@ -21,6 +21,7 @@ from alert_scenarios import (
     effective_load_unreadable,
     failures_below_either_threshold,
     recording_test,
+    refused_then_placed_elsewhere,
     rolling_restart,
     routing_refusals,
     scale_to_zero,
@@ -175,6 +176,19 @@ def test_healthy_bursty_fleet_stays_silent(promtool: str, tmp_path: Path,
                     effective_load_unreadable(config), length=40,
                     allowed={"effective_load_unknown"}),
     ])
+
+
+@pytest.mark.parametrize("config_name", list(TEST_CONFIGS))
+def test_refusals_placed_elsewhere_do_not_page(promtool: str, tmp_path: Path,
+                                               config_name: str) -> None:
+    """Every worker refuses as full within every window, but one is free at each
+    evaluation and the full seconds never overlap: no call was lost, NoCapacity is silent
+    (the rejection warning may fire: it is about the refusals, not about lost calls)."""
+    config = _config(config_name)
+    others = {key for key in config.alerts if key != "no_capacity"}
+    _promtool_test(promtool, tmp_path, config, [
+        silent_test(config, "each worker refuses at its own time, the others absorb it",
+                    refused_then_placed_elsewhere(config), length=40, allowed=others)])
 
 
 @pytest.mark.parametrize("config_name", list(TEST_CONFIGS))

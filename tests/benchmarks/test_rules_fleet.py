@@ -8,12 +8,23 @@ import re
 import sys
 from pathlib import Path
 
+import yaml
+
 from livekit_agents_exporter.rules import load_config, render_rules
 
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-from rules_scale import STEP_S, Shard, longest_raw_range, parse_template, template_age  # noqa: E402
+from rules_scale import (  # noqa: E402 - benchmarks/ is put on the path above
+    STEP_S,
+    V1_RULES,
+    FleetServer,
+    Shard,
+    history_split,
+    longest_raw_range,
+    parse_template,
+    template_age,
+)
 
 TEMPLATE = """\
 # HELP process_start_time_seconds Start time of the process since unix epoch in seconds.
@@ -62,3 +73,36 @@ def test_history_covers_the_longest_range_over_worker_series() -> None:
         {"expr": "max_over_time(agent_name:livekit_agents_workers:count[6h])"},
         {"expr": 'rate(livekit_agents_job_requests_total{job="x"}[10m])'}]}]}
     assert longest_raw_range(mixed) == 600.0
+
+
+def test_only_the_series_read_over_the_hour_get_the_hour_of_history() -> None:
+    rules = render_rules(load_config())
+    dense, long_names = history_split(rules)
+    assert dense == 900.0  # every other range the rules read from workers' series
+    assert long_names == {"livekit_agents_worker_full_seconds_total"}
+    # pack v1 read three series over 15m, the rest over 5m
+    assert history_split(yaml.safe_load(V1_RULES.read_text())) == (300.0, frozenset({
+        "livekit_agents_worker_full_transitions_total", "livekit_agents_jobs_failed_total",
+        "livekit_agents_jobs_finished_total"}))
+
+
+def test_the_history_job_serves_its_part_of_the_timeline_first() -> None:
+    families = parse_template(TEMPLATE)
+    names = frozenset({"livekit_agents_worker_registered"})
+    fleet = FleetServer(families, 40, start=10_000.0, steps=4, history_s=60.0, age_s=20.0,
+                        history_steps=2, long_names=names)
+    try:
+        assert fleet.body("/metrics/0") == b""  # its history is not served yet
+        first = fleet.body("/history/0")
+        assert first is not None
+        lines = [ln for ln in first.decode().splitlines() if ln and not ln.startswith("#")]
+        # only the long-range series, labelled with the main job so they are the same series
+        assert lines and all(ln.startswith('livekit_agents_worker_registered{job="livekit-agents",')
+                             for ln in lines), lines
+        assert fleet.body("/history/0") not in (None, b"")
+        assert fleet.body("/history/0") == b""  # the history is done
+        rest = fleet.body("/metrics/0")
+        assert rest is not None and b"livekit_agents_load_fnc_duration_seconds_count" in rest
+        assert b'job="' not in rest
+    finally:
+        fleet.httpd.server_close()

@@ -14,10 +14,12 @@ a real Alertmanager posting to a webhook served here. The fleet goes through:
    dispatches are being lost;
 4. recovery: the long jobs end together, under-capacity traffic resumes until every
    alert that fired has been resolved at the webhook;
-5. bursts: every ``burst_every`` seconds more dispatches than slots arrive at once, for
-   jobs shorter than the gap: the fleet is empty again between bursts, so Prometheus sees
-   a free worker at most evaluations, while the excess of each burst is lost; the page
-   must still come within its floor of the first loss;
+5. bursts: every ``burst_every`` seconds more dispatches than slots arrive back to back; their
+   jobs hold their slots until every dispatch of the burst has been answered (and
+   ``burst_hold`` more), then end: the excess of each burst is lost whatever the
+   machine's speed, the fleet is empty again between bursts, so Prometheus sees a free
+   worker at most evaluations; the page must still come within its floor of the first
+   loss;
 6. burst recovery: under-capacity traffic until what the bursts fired has resolved;
 7. assignment timeouts: the server withholds assignments, the workers' real 7.5 s
    assignment timeout expires, the timeout warning fires.
@@ -29,7 +31,8 @@ its timers shortened.
 
 Time is compressed: every ``for:``, lookback and window of the alert pack is scaled
 by ``scale`` (1/60: a production minute becomes a second), except the 5m rate windows
-that the recording rule names fix; Prometheus scrapes and evaluates every second and
+that the recording rule names fix, and NoCapacity's window, which keeps its 8 scrape
+intervals (``no_capacity_window``); Prometheus scrapes and evaluates every second and
 Alertmanager waits one second before sending a group. Used by ``test_pager_path.py``
 (asserts the order of events and the bounds) and ``report.py`` (prints the figures).
 """
@@ -97,6 +100,7 @@ class ScenarioConfig:
     agent_name: str = "pager"
     cluster: str = "e2e"  # a target label, so descriptions and grouping carry it
     scale: float = 1 / 60  # every for:/lookback/window of the pack (not the 5m rates)
+    no_capacity_window: float = 8.0  # 8 scrape intervals, as 2m is at 15 s (see scenario_rules)
     scrape_interval: float = 1.0
     evaluation_interval: float = 1.0
     group_wait: float = 1.0
@@ -110,14 +114,19 @@ class ScenarioConfig:
     recovery_rate: float = 2.5
     recovery_job_mean: float = 1.5
     withheld_jobs: int = 3
-    # 0: the bursts phase is off. Whether a burst loses dispatches depends on how fast the
-    # fleet answers the burst's offers against the 1.5 s jobs (on a loaded machine the jobs
-    # end before the burst is placed and nothing is lost, while the refusals still page), so
-    # its outcome was not deterministic; measure it with ``bursts=6`` (tests/e2e/report.py).
-    bursts: int = 0
-    burst_excess: int = 6  # dispatches per burst beyond the fleet's slots: lost
-    burst_every: float = 6.0
-    burst_job: float = 1.5  # shorter than the gap: the fleet is empty between bursts
+    bursts: int = 6
+    # dispatches per burst beyond the fleet's slots: lost. Each is refused by every worker;
+    # few, so that JobRejectionsHigh (its 5m rate window is not compressed) resolves in the
+    # burst recovery
+    burst_excess: int = 2
+    burst_every: float = 9.0  # under NoCapacity's window + keep_firing_for: one page
+    # The burst's jobs hold their slots until the simulator has answered every dispatch of
+    # the burst, then burst_hold more (a burst of real calls holds its slots for minutes,
+    # far longer than a scrape interval; here 2.5 scrape intervals): so the excess is lost
+    # however fast the machine places the burst, and the fleet is free again well before
+    # the next one.
+    burst_hold: float = 2.5
+    burst_job_limit: float = 30.0  # a job whose release never comes ends by itself
     seed: int = 11
 
     @property
@@ -144,6 +153,10 @@ def scenario_rules(cfg: ScenarioConfig, disabled: tuple[str, ...] = ()) -> Rules
               if isinstance(value, Duration)}
         for key, a in base.alerts.items()
     }
+    # NoCapacity's window spans as many scrape intervals as in production (2m of 15 s
+    # scrapes: 8), not 2m / 60 = 2 s: a 2-scrape window drops a burst's refusals one
+    # evaluation after the fleet was seen full, and the page flapped between bursts
+    scaled_params["no_capacity"]["window"] = f"{cfg.no_capacity_window:g}s"
     alerts: dict[str, dict[str, Any]] = {key: dict(params)
                                          for key, params in scaled_params.items() if params}
     for key in disabled:
@@ -223,6 +236,7 @@ class Timeline:
     first_loss: float | None = None
     burst_first_loss: float | None = None
     burst_available_share: float | None = None  # evaluations seeing a free worker, bursts
+    burst_outcomes: list[list[str]] = field(default_factory=list)  # per burst, sorted
     ramp_jobs: int = 0
     hooks_reported: bool = True  # the exporters report their hooks (exporter_hooks_attached)
     first_withheld: float | None = None
@@ -658,8 +672,23 @@ class Scenario:
         start = time.time()
         for i in range(cfg.bursts):
             await asyncio.sleep(max(0.0, start + i * cfg.burst_every - time.time()))
-            await asyncio.gather(*(self._dispatch(cfg.burst_job)
-                                   for _ in range(cfg.burst_size)))
+            release = self.workdir / f"burst-{i}.release"
+            meta = {"duration": cfg.burst_job_limit, "release": str(release)}
+            # one dispatch right after the other, each as soon as the last one's job runs:
+            # the workers' reported status is stale (2.5 s) and offers keep reaching them
+            # past full. Answered concurrently, 1.8's reserved-slot estimate collapses while
+            # its load value lags its running jobs (load / running jobs reads 0 per job),
+            # and a burst could oversubscribe the fleet by as much as it likes.
+            results = []
+            for _ in range(cfg.burst_size):
+                before = self._running()
+                results.append(result := await self._dispatch(metadata=dict(meta)))
+                if result.outcome == "assigned":
+                    # the next offer comes once this job runs: a worker's load then counts it
+                    await until(lambda b=before: self._running() > b, 10, "a burst job to run")
+            self.tl.burst_outcomes.append(sorted(r.outcome for r in results))
+            await asyncio.sleep(cfg.burst_hold)  # the slots stay taken a while after the burst
+            release.touch()
         await until(lambda: self._running() == 0, 20, "the burst jobs to end")
         end = time.time()
         assert self.prom is not None
@@ -697,6 +726,13 @@ class Scenario:
                                    durations=lognormal_durations(cfg.recovery_job_mean),
                                    agent_name=cfg.agent_name, seed=cfg.seed + chunk).run()
         await until(lambda: self._running() == 0, 20, f"the {name} jobs to end")
+        # and nothing is left pending in Prometheus (the last trouble's windows have passed)
+        await until(self._prometheus_quiet, 60, "Prometheus to show no active alert",
+                    interval=0.25)
+
+    async def _prometheus_quiet(self) -> bool:
+        assert self.prom is not None
+        return not await self._prom(self.prom.alerts)
 
     async def _assignment_timeouts(self) -> None:
         assert self.sim is not None
@@ -882,7 +918,9 @@ def describe(tl: Timeline) -> str:
     lines += [f"failure: {f}" for f in tl.failures]
     lines += [f"phase {name:20} {rel(a)} .. {rel(b)}" for name, (a, b) in tl.phases.items()]
     lines.append(f"bursts: first lost dispatch {rel(tl.burst_first_loss)}, evaluations seeing a "
-                 f"free worker {tl.burst_available_share}")
+                 f"free worker {tl.burst_available_share}, assigned per burst "
+                 f"{[o.count('assigned') for o in tl.burst_outcomes]} of "
+                 f"{[len(o) for o in tl.burst_outcomes]}")
     lines.append(f"fleet full {rel(tl.fleet_full)}, first lost dispatch {rel(tl.first_loss)}, "
                  f"{len(tl.lost())} lost, ramp jobs {tl.ramp_jobs}, first withheld "
                  f"{rel(tl.first_withheld)}")

@@ -138,7 +138,8 @@ def table(tl: Timeline, f: Figures, prod: Production = Production()) -> str:
          f"(at most {_s(page(ship_for['no_capacity'], prod_worst))})"),
         ("Floor: scrape interval + evaluation interval + `for:`", _s(f.floor), _s(prod_floor)),
         (f"Bursty: {cfg.bursts} bursts of {cfg.burst_size} dispatches for {cfg.slots} slots "
-         f"every {cfg.burst_every:g} s, jobs of {cfg.burst_job:g} s (a free worker at "
+         f"every {cfg.burst_every:g} s, jobs held until the burst is answered and "
+         f"{cfg.burst_hold:g} s more (a free worker at "
          f"{_pct(f.burst_available_share)} of the evaluations): first lost dispatch → page",
          f"**{_s(f.burst_page_after_loss)}** ({f.burst_lost_before_page} of {f.burst_lost} "
          f"lost dispatches before it)",
@@ -216,9 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--seed", type=int, default=ScenarioConfig.seed)
     p.add_argument("--json", type=Path, help="also write the whole timeline here")
-    p.add_argument("--bursts", type=int, default=6,
-                   help="bursts in the bursts phase (the test suite runs none: their losses "
-                        "depend on the machine's speed)")
+    p.add_argument("--bursts", type=int, default=ScenarioConfig.bursts,
+                   help="bursts in the bursts phase (0: none)")
     args = p.parse_args(argv)
     prometheus, alertmanager = find_binary("prometheus"), find_binary("prometheus-alertmanager")
     if not prometheus or not alertmanager:

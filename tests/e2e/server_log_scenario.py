@@ -3,8 +3,9 @@
 The simulator writes livekit-server's dispatch lines (JSON encoding) to a file as it places
 jobs for two real instrumented livekit-agents workers (processes); the documented pipeline
 reads it: ``livekit-agents-exporter server-log`` follows the file into a FIFO, the real mtail
-runs the shipped program on it (``ServerLogPipeline``), a real Prometheus scrapes mtail and the workers and
-evaluates the shipped rules, a real Alertmanager posts to a webhook served here.
+runs the shipped program on it (``ServerLogPipeline``), a real Prometheus scrapes mtail and
+the workers and evaluates the shipped rules, a real Alertmanager posts to a webhook served
+here.
 
 Phases: a few jobs are assigned; long jobs fill every slot; then one dispatch every
 ``lost_every`` seconds finds no worker, until ``LiveKitAgentsDispatchesLost`` reaches the

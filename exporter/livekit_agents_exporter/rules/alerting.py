@@ -108,6 +108,11 @@ def _full_fraction(q: Q, window: str) -> str:
 
 
 def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
+    """No worker can take a job now; or, within the window, every worker refused as full
+    while the fleet was full at once (seen at an evaluation, or bounded from the full
+    seconds): a dispatch is lost only when every worker of the node refuses it, so refusals
+    that another worker absorbed (each worker refusing at its own time) do not page; or the
+    fleet was all full at once for a share of the window."""
     p = a.params
     w = p["window"]
     refusals, full = _capacity_refusals(q, str(w)), _full_fraction(q, str(w))
@@ -117,7 +122,15 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 (
   {r.WORKERS_AVAILABLE} == 0
     or
-  count {q.by()} ({refusals} > 0) >= {r.WORKERS_REGISTERED}
+  (
+    count {q.by()} ({refusals} > 0) >= {r.WORKERS_REGISTERED}
+      and
+    (
+      min_over_time({r.WORKERS_AVAILABLE}[{w}]) == 0
+        or
+      sum {q.by()} ({full}) - {r.WORKERS} + 1 > 0
+    )
+  )
     or
   sum {q.by()} ({full}) - {r.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
 )
