@@ -51,8 +51,8 @@ import yaml
 
 from harness import median
 from livekit_agents_exporter.prometheus_runner import Prometheus
-from livekit_agents_exporter.rules import load_config, render_rules, to_yaml
 from livekit_agents_exporter.prometheus_syntax import parse_duration
+from livekit_agents_exporter.rules import load_config, render_rules, to_yaml
 
 AGENT_NAMES = 20
 STEP_S = 15.0  # the production scrape interval the timeline has

@@ -318,7 +318,8 @@ class Simulator:
         job_id = f"AJ_{uuid.uuid4().hex[:12]}"
         room = f"room-{job_id[3:]}"
         meta = metadata if isinstance(metadata, str) else json.dumps(metadata or {})
-        return proto.Job(id=job_id, dispatch_id=f"AD_{job_id[3:]}", type=job_type,
+        return proto.Job(id=job_id, dispatch_id=f"AD_{job_id[3:]}",
+                         type=proto.JobType.Name(job_type),  # the enum by name: typed
                          room=models.Room(sid=f"RM_{job_id[3:]}", name=room),
                          agent_name=agent_name, metadata=meta)
 

@@ -28,7 +28,7 @@ class RateProfile:
         times = [t for t, _ in self.points]
         if times[0] != 0:
             raise ValueError(f"the first point must be at time 0, got {times[0]:g}")
-        if any(b <= a for a, b in zip(times, times[1:])):
+        if any(b <= a for a, b in zip(times, times[1:], strict=False)):
             raise ValueError("point times must increase strictly")
         for t, rate in self.points:
             if not (math.isfinite(rate) and rate >= 0):
@@ -60,7 +60,7 @@ class RateProfile:
     def rate_at(self, t: float) -> float:
         if t <= 0:
             return self.points[0][1]
-        for (t0, r0), (t1, r1) in zip(self.points, self.points[1:]):
+        for (t0, r0), (t1, r1) in zip(self.points, self.points[1:], strict=False):
             if t0 <= t <= t1:
                 return r0 + (r1 - r0) * (t - t0) / (t1 - t0)
         return self.points[-1][1]
@@ -69,7 +69,7 @@ class RateProfile:
         """Integral of the rate: the mean number of arrivals in [0, until]."""
         end = self.duration if until is None else until
         total = 0.0
-        for (t0, r0), (t1, r1) in zip(self.points, self.points[1:]):
+        for (t0, _), (t1, _) in zip(self.points, self.points[1:], strict=False):
             a, b = max(t0, 0.0), min(t1, end)
             if b > a:
                 total += (self.rate_at(a) + self.rate_at(b)) / 2 * (b - a)
