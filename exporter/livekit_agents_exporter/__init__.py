@@ -45,8 +45,8 @@ def __getattr__(name: str) -> Any:
         from importlib import import_module
 
         if name in _NEED_SDK:
-            from .sdk_installed import require_sdk
+            from .extras import require
 
-            require_sdk(f"livekit_agents_exporter.{name}")
+            require("livekit", f"livekit_agents_exporter.{name}")
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,6 +26,10 @@ class MissingExtraError(ImportError):
     """An optional extra is not installed (an ImportError, so ``except ImportError`` works)."""
 
 
+class MissingSDKError(MissingExtraError):
+    """livekit-agents is not installed: what ``instrument()``, the demo and the simulator need."""
+
+
 def install_command(extra: str) -> str:
     return f'pip install "{DISTRIBUTION}[{extra}]"'
 
@@ -49,5 +53,5 @@ def require(extra: str, what: str) -> None:
         raise MissingExtraError(f"{what} needs {package}, which needs Python "
                                 f"{needs[0]}.{needs[1]} or later (this is "
                                 f"{sys.version_info[0]}.{sys.version_info[1]})")
-    raise MissingExtraError(f"{what} needs {package}, which is not installed: "
-                            f"{install_command(extra)}")
+    error = MissingSDKError if extra == "livekit" else MissingExtraError
+    raise error(f"{what} needs {package}, which is not installed: {install_command(extra)}")

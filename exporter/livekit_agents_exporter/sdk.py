@@ -19,10 +19,11 @@ from collections.abc import Callable, Coroutine
 from types import FrameType, SimpleNamespace
 from typing import Any
 
-from .sdk_installed import require_sdk
+from .extras import require
 
-require_sdk("livekit_agents_exporter.instrument()")  # one sentence naming the extra, not a bare
-# ModuleNotFoundError, when something imports the exporter's SDK side without the SDK
+# one sentence naming the extra, not a bare ModuleNotFoundError, when something imports the
+# exporter's SDK side without the SDK
+require("livekit", "livekit_agents_exporter.instrument()")
 
 from livekit import agents  # noqa: E402
 from livekit.agents import worker as _worker_mod  # noqa: E402

@@ -46,7 +46,7 @@ def test_instrument_names_the_extra(python):
     done = _run(python, "-c", "from livekit_agents_exporter import instrument")
     last = done.stderr.strip().splitlines()[-1]
     assert done.returncode == 1
-    assert last == ("livekit_agents_exporter.sdk_installed.MissingSDKError: "
+    assert last == ("livekit_agents_exporter.extras.MissingSDKError: "
                     "livekit_agents_exporter.instrument needs livekit-agents, which is not "
                     f"installed: {HINT}"), last
     assert "ModuleNotFoundError" not in done.stderr, done.stderr
@@ -57,6 +57,13 @@ def test_demo_fails_with_one_sentence(python):
     assert done.returncode == 2, (done.returncode, done.stderr)
     assert done.stderr == ("livekit-agents-exporter demo: error: the demo needs livekit-agents, "
                            f"which is not installed: {HINT}\n"), done.stderr
+
+
+def test_simulator_fails_with_one_sentence(python):
+    done = _run(python, "-m", "livekit_agents_exporter.simulator", "--port", "0")
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    assert done.stderr == ("simulator: the simulator needs livekit-agents, which is not "
+                           f"installed: {HINT}\n"), done.stderr
 
 
 # a bcrypt hash of "pw" at cost 4: the file is valid, only the package to check it is missing

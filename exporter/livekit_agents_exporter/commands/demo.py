@@ -100,10 +100,10 @@ def _check_ports_free(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sdk_installed import require_sdk
+    from ..extras import require
 
     try:
-        require_sdk("the demo")
+        require("livekit", "the demo")
     except ImportError as exc:
         raise UsageError(str(exc)) from None
     _validate(args)

@@ -14,12 +14,18 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import TYPE_CHECKING
 
-from .server import Simulator, SimulatorConfig
+from ..extras import MissingExtraError, require
 from .server_log import ENCODINGS
+
+if TYPE_CHECKING:  # the server needs livekit-agents' protocol: imported once it is there
+    from .server import SimulatorConfig
 
 
 async def _serve(config: SimulatorConfig) -> None:
+    from .server import Simulator
+
     sim = Simulator(config)
     await sim.start()
     print(f"LiveKit dispatch simulator on {', '.join(sim.node_urls)} "
@@ -83,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if not 0 < args.target_load <= 1:
         p.error(f"--target-load must be in (0, 1], got {args.target_load}")
+    try:
+        require("livekit", "the simulator")
+    except MissingExtraError as exc:
+        print(f"simulator: {exc}", file=sys.stderr)
+        return 2
+    from .server import SimulatorConfig
+
     config = SimulatorConfig(api_key=args.api_key, api_secret=args.api_secret,
                              target_load=args.target_load, nodes=args.nodes,
                              host=args.host, port=args.port, server_log=args.server_log,
