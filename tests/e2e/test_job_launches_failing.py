@@ -26,7 +26,7 @@ from livekit_agents_exporter.rules.alertmanager import PAGER, alertmanager_confi
 from worker_harness import NEW_SDK, eventually, sim  # noqa: F401 - sim is a fixture
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "user_scripts"))
-from scripts import run_script  # noqa: E402 - the user-script runner, on the path above
+from scripts import prewarm_raises, run_script  # noqa: E402 - the user-script runner, on the path above
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -34,30 +34,7 @@ AGENT = "launchfail"
 ALERT = "LiveKitAgentsJobLaunchesFailing"
 CLUSTER = "e2e"
 
-PREWARM_RAISES = f'''
-from livekit.agents import JobContext, JobProcess, WorkerOptions, cli
-from livekit_agents_exporter import instrument
-
-
-def prewarm(proc: JobProcess) -> None:
-    raise RuntimeError("model file missing (on purpose)")
-
-
-async def entrypoint(ctx: JobContext) -> None:
-    ctx.shutdown(reason="done")
-
-
-def idle() -> float:
-    return 0.0  # not the CPU default: a busy test machine must not make the worker full
-
-
-opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle,
-                     agent_name="{AGENT}", num_idle_processes=0)
-instrument(opts)
-
-if __name__ == "__main__":
-    cli.run_app(opts)
-'''
+PREWARM_RAISES = prewarm_raises(AGENT)
 
 
 async def test_a_worker_whose_job_processes_cannot_start_pages(sim, tmp_path):  # noqa: F811

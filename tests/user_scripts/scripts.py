@@ -136,3 +136,34 @@ async def stop(proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+def prewarm_raises(agent_name: str) -> str:
+    """A worker script whose ``prewarm`` raises in every job process (the SDK's default
+    process executor); ``IDLE`` in its environment sets ``num_idle_processes`` (default 0)."""
+    return f'''
+import os
+from livekit.agents import JobContext, JobProcess, WorkerOptions, cli
+from livekit_agents_exporter import instrument
+
+
+def prewarm(proc: JobProcess) -> None:
+    raise RuntimeError("model file missing (on purpose)")
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    ctx.shutdown(reason="done")
+
+
+def idle() -> float:
+    return 0.0  # not the CPU default: a busy test machine must not make the worker full
+
+
+opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle,
+                     agent_name="{agent_name}",
+                     num_idle_processes=int(os.environ.get("IDLE", "0")))
+instrument(opts)
+
+if __name__ == "__main__":
+    cli.run_app(opts)
+'''

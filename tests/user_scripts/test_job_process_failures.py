@@ -11,38 +11,13 @@ pool waits for the first idle process without a limit.
 from __future__ import annotations
 
 import pytest
-from scripts import run_script
+from scripts import prewarm_raises, run_script
 
 from worker_harness import NEW_SDK, eventually
 
 AGENT = "broken"
 
-PREWARM_RAISES = f'''
-import os
-from livekit.agents import JobContext, JobProcess, WorkerOptions, cli
-from livekit_agents_exporter import instrument
-
-
-def prewarm(proc: JobProcess) -> None:
-    raise RuntimeError("model file missing (on purpose)")
-
-
-async def entrypoint(ctx: JobContext) -> None:
-    ctx.shutdown(reason="done")
-
-
-def idle() -> float:
-    return 0.0  # not the CPU default: a busy test machine must not make the worker full
-
-
-opts = WorkerOptions(entrypoint_fnc=entrypoint, prewarm_fnc=prewarm, load_fnc=idle,
-                     agent_name="{AGENT}",
-                     num_idle_processes=int(os.environ["IDLE"]))
-instrument(opts)
-
-if __name__ == "__main__":
-    cli.run_app(opts)
-'''
+PREWARM_RAISES = prewarm_raises(AGENT)
 
 
 async def test_failing_job_process_initialisation_is_counted(sim, tmp_path):
