@@ -134,7 +134,7 @@ class Simulator:
                 raise OSError(exc.errno, f"simulator cannot listen on {self.config.host}:"
                                          f"{port}: {exc.strerror}") from None
             self._runners.append(runner)
-            bound = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            bound = runner.addresses[0][1]  # the runner has this one site: its port
             self.node_urls.append(f"ws://{self.config.host}:{bound}")
 
     async def stop(self) -> None:
