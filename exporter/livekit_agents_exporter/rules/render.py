@@ -39,6 +39,7 @@ GroupBuilder = Callable[[RulesConfig], list[dict[str, Any]]]
 GROUPS: list[tuple[str, GroupBuilder]] = [
     (recording.GROUP_NAME, recording.capacity_rules),
     (recording.RATES_GROUP_NAME, recording.rate_rules),
+    (recording.LATENCY_GROUP_NAME, recording.latency_rules),
     *((name, alerting.group_builder(name)) for name in alerting.GROUPS),
     (dispatch_slo.RECORDING_GROUP, dispatch_slo.recording_rules),
     (dispatch_slo.ALERT_GROUP, dispatch_slo.alerting_rules),
