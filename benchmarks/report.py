@@ -268,12 +268,14 @@ def _summary_rows(r: dict[str, Any]) -> list[str]:
                          f"{spw['runtime']} Python runtime); every label value fixed, "
                          "all series present from the start", "bounded, documented", "met"))
         big = max(ru["fleets"], key=lambda f: f["workers"])
+        slowest = _slowest_group(big["groups"])
         rows.append(_row(
             f"Rule evaluation, {big['workers']:,} workers",
-            f"{big['total_median_s']:.2f} s per evaluation (all groups, median; max "
+            f"slowest group {slowest[1]:.2f} s (`{slowest[0]}`, median); all groups "
+            f"{big['total_median_s']:.2f} s added up (max "
             f"{sum(g['max_s'] for g in big['groups'].values()):.2f} s)",
-            f"well inside {EVAL_INTERVAL_TARGET_S:g} s (< half)",
-            _status(big["total_median_s"] < EVAL_INTERVAL_TARGET_S / 2)))
+            f"each group well inside {EVAL_INTERVAL_TARGET_S:g} s (< half)",
+            _status(slowest[1] < EVAL_INTERVAL_TARGET_S / 2)))
     return rows
 
 
@@ -303,10 +305,11 @@ def readme_table(r: dict[str, Any]) -> str:
         lines.append(_row("Series per worker", f"{spw['total']} ({spw['exporter']} exporter, "
                           f"{spw['runtime']} runtime)", "bounded", "every label value fixed"))
         big = max(r["rules"]["fleets"], key=lambda f: f["workers"])
-        lines.append(_row(f"Rule evaluation, {big['workers']:,} workers (median, all groups)",
-                          f"{big['total_median_s']:.2f} s",
-                          f"< {EVAL_INTERVAL_TARGET_S / 2:g} s (half the interval)",
-                          _status(big["total_median_s"] < EVAL_INTERVAL_TARGET_S / 2)))
+        slowest = _slowest_group(big["groups"])
+        lines.append(_row(f"Rule evaluation, {big['workers']:,} workers (median, slowest group)",
+                          f"{slowest[1]:.2f} s (all groups {big['total_median_s']:.2f} s)",
+                          f"< {EVAL_INTERVAL_TARGET_S / 2:g} s per group (half the interval)",
+                          _status(slowest[1] < EVAL_INTERVAL_TARGET_S / 2)))
     return "\n".join(lines)
 
 
@@ -488,8 +491,9 @@ def _rules(ru: dict[str, Any]) -> list[str]:
              f"({spw['total']} series, counters growing at that worker's rates), "
              f"{history / 60:g} minutes of history at 15 s resolution{older}: a full window "
              f"for every range the rules read from workers' series. Evaluation every "
-             f"{ru['eval_interval_s']} s, ingestion paused while measuring; the two groups "
-             "run concurrently, the total adds them up. "
+             f"{ru['eval_interval_s']} s, ingestion paused while measuring; the groups "
+             "run concurrently, the total adds them up; the group columns show the slowest "
+             "recording group and the slowest alerting group (the budget is per group). "
              "Plot: [rule_eval.png](rule_eval.png).", "",
              _row("Workers", "head series", "recording group", "alerting group",
                   "total (median)", "max", "Prometheus RSS",
@@ -497,8 +501,8 @@ def _rules(ru: dict[str, Any]) -> list[str]:
              _row("---", "---", "---", "---", "---", "---", "---", "---", "---")]
     for f in ru["fleets"]:
         groups = f["groups"]
-        rec = groups.get("livekit-agents.rules", {})
-        alert = groups.get("livekit-agents.alerts", {})
+        rec = _slowest(groups, ".rules")
+        alert = _slowest(groups, ".alerts")
         lines.append(_row(
             f"{f['workers']:,}", f"{f['head_series']:,.0f}" if f["head_series"] else "n/a",
             f"{rec.get('median_s', math.nan):.3f} s", f"{alert.get('median_s', math.nan):.3f} s",
@@ -524,6 +528,19 @@ def _rules(ru: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _slowest_group(groups: dict[str, Any]) -> tuple[str, float]:
+    """(name, median seconds) of the group that takes longest: groups evaluate concurrently,
+    each within its own interval, so the budget is per group."""
+    name = max(groups, key=lambda n: groups[n]["median_s"])
+    return name, groups[name]["median_s"]
+
+
+def _slowest(groups: dict[str, Any], suffix: str) -> dict[str, Any]:
+    """The group named ``*suffix`` with the largest median evaluation time."""
+    named = [g for name, g in groups.items() if name.endswith(suffix)]
+    return max(named, key=lambda g: g["median_s"], default={})
+
+
 # --- the plot -------------------------------------------------------------------------------
 
 def plot_rules(ru: dict[str, Any], path: Path) -> None:
@@ -535,9 +552,9 @@ def plot_rules(ru: dict[str, Any], path: Path) -> None:
     fleets = sorted(ru["fleets"], key=lambda f: f["workers"])
     xs = [f["workers"] for f in fleets]
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    series = {"recording rules": "livekit-agents.rules", "alerting rules": "livekit-agents.alerts"}
-    for label, group in series.items():
-        ys = [f["groups"].get(group, {}).get("median_s", float("nan")) for f in fleets]
+    series = {"slowest recording group": ".rules", "slowest alerting group": ".alerts"}
+    for label, suffix in series.items():
+        ys = [_slowest(f["groups"], suffix).get("median_s", float("nan")) for f in fleets]
         ax.plot(xs, ys, marker="o", label=label)
     totals = [f["total_median_s"] for f in fleets]
     ax.plot(xs, totals, marker="s", linewidth=2, color="black", label="total")

@@ -52,8 +52,8 @@ def tl(tmp_path_factory: pytest.TempPathFactory) -> Timeline:
 
 
 def _rule(tl: Timeline, alertname: str) -> dict:
-    rules = render_rules(tl.rules)["groups"][1]["rules"]
-    return next(r for r in rules if r.get("alert") == alertname)
+    groups = render_rules(tl.rules)["groups"]
+    return next(r for g in groups for r in g["rules"] if r.get("alert") == alertname)
 
 
 def test_the_scenario_runs_every_phase_to_the_end(tl):

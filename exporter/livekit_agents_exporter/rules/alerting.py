@@ -19,11 +19,14 @@ from ..promql import (
     RATE_WINDOW_SECONDS,
     Q,
     number,
+    record_name,
 )
 from . import recording as r
 from .config import ALERTS, AlertConfig, RulesConfig
 
 GROUP_NAME = "livekit-agents.alerts"
+WORKER_GROUP_NAME = "livekit-agents.worker.alerts"
+MONITORING_GROUP_NAME = "livekit-agents.monitoring.alerts"
 
 Scope = Literal["agent", "worker", "target", "pack"]
 # What an alert is about; Alertmanager inhibits by it (a critical page of a concern silences
@@ -44,6 +47,13 @@ class Text:
 
 
 Builder = Callable[[Q, AlertConfig, Text], tuple[str, str]]
+# Recording rules an alert reads more than once, as (record, expr): evaluated just before
+# the alert in its own group, so the alert sees them from the same evaluation.
+Inputs = Callable[[Q, AlertConfig], list[tuple[str, str]]]
+
+
+def _no_inputs(q: Q, a: AlertConfig) -> list[tuple[str, str]]:
+    return []
 
 
 @dataclass(frozen=True)
@@ -52,6 +62,7 @@ class AlertDef:
     concern: Concern
     summary: str
     build: Builder  # -> (expr, description)
+    inputs: Inputs = _no_inputs
 
 
 _AGENT_START = "{{ with $labels.agent_name }}agent"
@@ -116,6 +127,7 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     w = p["window"]
     refusals, full = _capacity_refusals(q, str(w)), _full_fraction(q, str(w))
+    full_sum = _full_fraction_sum_name(w)
     expr = f"""
 {r.WORKERS}
   and
@@ -128,11 +140,11 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     (
       min_over_time({r.WORKERS_AVAILABLE}[{w}]) == 0
         or
-      sum {q.by()} ({full}) - {r.WORKERS} + 1 > 0
+      {full_sum} - {r.WORKERS} + 1 > 0
     )
   )
     or
-  sum {q.by()} ({full}) - {r.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
+  {full_sum} - {r.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
 )
 """
     g_refusals = _capacity_refusals(q, str(w)).replace(
@@ -154,6 +166,17 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
                   f"refused at least one) and were all full at once for at least {all_full}s. "
                   f"The LiveKit server drops a dispatch no worker takes (\"no worker "
                   f"available\").")
+
+
+def _full_fraction_sum_name(window: object) -> str:
+    return record_name("agent_name", "worker_full_seconds", f"sum_clamp_rate{window}")
+
+
+def _no_capacity_inputs(q: Q, a: AlertConfig) -> list[tuple[str, str]]:
+    """The per-agent sum of the fractions of the window each worker was full, read twice
+    by the alert: recorded once, just before it in its group (the same evaluation)."""
+    w = a.params["window"]
+    return [(_full_fraction_sum_name(w), f"sum {q.by()} ({_full_fraction(q, str(w))})")]
 
 
 def _workers_gone(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -259,8 +282,8 @@ def _assignment_timeouts(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 def _jobs_failing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     w = p["window"]
-    failed_raw, finished_raw = q.raw("jobs_failed"), q.raw("jobs_finished")
-    failed = f"sum {q.by()} ({q.dedup(f'increase({failed_raw}[{w}])', 'reason')})"
+    failed = _failed_increase_name(w)
+    finished_raw = q.raw("jobs_finished")
     finished = f"sum {q.by()} ({q.dedup(f'increase({finished_raw}[{w}])')})"
     # Jobs that fail and never end (the 1.2/1.3 zombies) are not in `finished`: divide by
     # the failures when they are more, so the share stays within 100%.
@@ -272,6 +295,18 @@ def _jobs_failing(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 """, f"{{{{ $value | humanizePercentage }}}} of the jobs of {t.agent} that ended or failed "
         f"in the last {w} failed (alert above {_pct(p['ratio_above'])} with at least "
         f"{number(p['min_failures'])} failures).")
+
+
+def _failed_increase_name(window: object) -> str:
+    return record_name("agent_name", "jobs_failed", f"increase{window}")
+
+
+def _jobs_failing_inputs(q: Q, a: AlertConfig) -> list[tuple[str, str]]:
+    """The per-agent failures of the window, all reasons, read three times by the alert:
+    recorded once, just before it in its group (the same evaluation)."""
+    w = a.params["window"]
+    failed = q.dedup(f"increase({q.raw('jobs_failed')}[{w}])", "reason")
+    return [(_failed_increase_name(w), f"sum {q.by()} ({failed})")]
 
 
 def _stuck_full(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
@@ -389,7 +424,7 @@ def _effective_load_unknown(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 DEFINITIONS: dict[str, AlertDef] = {
     "no_capacity": AlertDef(
         "agent", "capacity", "Callers of an agent are being lost: no worker can take their job.",
-        _no_capacity),
+        _no_capacity, _no_capacity_inputs),
     "workers_gone": AlertDef(
         "agent", "capacity", "Every worker of an agent has disappeared.", _workers_gone),
     "job_launches_failing": AlertDef(
@@ -410,7 +445,8 @@ DEFINITIONS: dict[str, AlertDef] = {
         "agent", "jobs", "Accepted jobs never receive their assignment from the LiveKit server.",
         _assignment_timeouts),
     "jobs_failing": AlertDef(
-        "agent", "jobs", "A large share of an agent's jobs fail.", _jobs_failing),
+        "agent", "jobs", "A large share of an agent's jobs fail.", _jobs_failing,
+        _jobs_failing_inputs),
     "worker_stuck_full": AlertDef(
         "worker", "worker", "A worker has been full for far longer than a job lasts.",
         _stuck_full),
@@ -492,6 +528,30 @@ def alert_rule(config: RulesConfig, key: str, definition: AlertDef) -> dict[str,
     return rule
 
 
-def alerting_rules(config: RulesConfig) -> list[dict[str, Any]]:
-    return [alert_rule(config, key, definition) for key, definition in DEFINITIONS.items()
-            if config.alert(key).enabled]
+# One group per concern, evaluated concurrently, so that each fits well inside the
+# evaluation interval at 10,000 workers (benchmarks/): alerts do not read each other, so
+# where an alert is evaluated changes nothing it decides.
+GROUPS: dict[str, tuple[str, ...]] = {
+    GROUP_NAME: ("capacity", "jobs"),
+    WORKER_GROUP_NAME: ("worker",),
+    MONITORING_GROUP_NAME: ("monitoring",),
+}
+assert sorted(c for cs in GROUPS.values() for c in cs) == sorted(CONCERNS)
+
+
+def alerting_rules(config: RulesConfig,
+                   concerns: tuple[str, ...] = CONCERNS) -> list[dict[str, Any]]:
+    """The enabled alerts of these concerns (all by default), in definition order, after
+    the recording rules they read from their own group."""
+    enabled = [(key, definition) for key, definition in DEFINITIONS.items()
+               if definition.concern in concerns and config.alert(key).enabled]
+    q = Q(config)
+    inputs = [{"record": record, "expr": expr}
+              for key, definition in enabled
+              for record, expr in definition.inputs(q, config.alert(key))]
+    return inputs + [alert_rule(config, key, definition) for key, definition in enabled]
+
+
+def group_builder(name: str) -> Callable[[RulesConfig], list[dict[str, Any]]]:
+    """The builder of one alert group of ``GROUPS``."""
+    return lambda config: alerting_rules(config, GROUPS[name])

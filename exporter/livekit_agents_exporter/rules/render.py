@@ -12,12 +12,8 @@ from typing import Any, Literal
 
 import yaml
 
-from . import alertmanager, dispatch_slo
-from .alerting import GROUP_NAME as ALERT_GROUP
-from .alerting import alerting_rules
+from . import alerting, alertmanager, dispatch_slo, recording
 from .config import RulesConfig, example_config, load_config
-from .recording import GROUP_NAME as RECORDING_GROUP
-from .recording import recording_rules
 
 Format = Literal["prometheus", "operator"]
 FORMATS: tuple[Format, ...] = ("prometheus", "operator")
@@ -38,9 +34,13 @@ GroupBuilder = Callable[[RulesConfig], list[dict[str, Any]]]
 # their settings from ``config.ALERTS`` and their labels and annotations from
 # ``alerting.alert_rule`` (``severity``, ``concern``), so the Alertmanager example routes and
 # inhibits them too.
+# Groups evaluate concurrently, the rules of one in order: the worker-side recording rules
+# and alerts are split so that each group fits well inside its interval at 10,000 workers.
 GROUPS: list[tuple[str, GroupBuilder]] = [
-    (RECORDING_GROUP, recording_rules),
-    (ALERT_GROUP, alerting_rules),
+    (recording.GROUP_NAME, recording.capacity_rules),
+    (recording.RATES_GROUP_NAME, recording.rate_rules),
+    (recording.LATENCY_GROUP_NAME, recording.latency_rules),
+    *((name, alerting.group_builder(name)) for name in alerting.GROUPS),
     (dispatch_slo.RECORDING_GROUP, dispatch_slo.recording_rules),
     (dispatch_slo.ALERT_GROUP, dispatch_slo.alerting_rules),
 ]
