@@ -60,7 +60,7 @@ test: $(VENV_NEW)/.installed $(VENV_OLD)/.installed $(VENV_NOSDK)/.installed $(V
 	[ $$new = 0 ] && [ $$old = 0 ]
 
 test-new: $(VENV_NEW)/.installed $(VENV_NOSDK)/.installed $(VENV_WORKER)/.installed
-	LKX_NOSDK_PYTHON=$(VENV_NOSDK)/bin/python LKX_WORKER_PYTHON=$(VENV_WORKER)/bin/python \
+	LKX_NOSDK_PYTHON=$(abspath $(VENV_NOSDK))/bin/python LKX_WORKER_PYTHON=$(abspath $(VENV_WORKER))/bin/python \
 		$(VENV_NEW)/bin/python -m pytest $(PYTEST_ARGS)
 
 # the old SDK runs the suites that exercise the worker; rules and dashboard do not depend on it

@@ -29,7 +29,13 @@ async def test_entrypoint_error_counts_as_failed_job(sim, executor):
         assert s.value(FAILED, reason="process_exit") == 0
         assert s.value("livekit_agents_jobs_launched_total") == 2
         truth = sim.truth.workers[w.worker_id]
-        assert truth.jobs_failed == 0  # nothing on the wire said so
+        if executor == JobExecutorType.THREAD:
+            assert truth.jobs_failed == 0, truth  # nothing on the wire said so
+        else:
+            # the SDK reports JS_FAILED when the crashed job's process then exits non-zero,
+            # which it sometimes does on a loaded machine (exit code 255 seen); either way the
+            # exporter counted that one job once, as entrypoint_error
+            assert truth.jobs_failed <= 1, truth
 
 
 async def _finished(w, n):

@@ -25,6 +25,7 @@ def python() -> str:
         if os.environ.get("LKX_REQUIRE_BINARIES"):
             pytest.fail(message)
         pytest.skip(message)
+    path = os.path.abspath(path)
     probe = subprocess.run([path, "-c", "import livekit.agents"], capture_output=True)
     assert probe.returncode != 0, f"{path} has livekit-agents installed: not an SDK-less venv"
     return path

@@ -36,6 +36,7 @@ def worker_python() -> str:
         if os.environ.get("LKX_REQUIRE_BINARIES"):
             pytest.fail(message)
         pytest.skip(message)
+    path = os.path.abspath(path)  # the scripts run from their own directory
     probe = subprocess.run(
         [path, "-c", "import importlib.util as u, livekit.agents\n"
                      f"print([m for m in {NOT_IN_A_WORKER!r} if u.find_spec(m)])"],
