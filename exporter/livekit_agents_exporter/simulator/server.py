@@ -28,9 +28,9 @@ from livekit.protocol import models
 from prometheus_client.exposition import choose_encoder
 
 from . import dispatch as rules
-from .ground_truth import GroundTruthMetrics
 from .server_log import ServerLog
 from .truth import Truth, WorkerTruth
+from .truth_metrics import GroundTruthMetrics
 
 logger = logging.getLogger("livekit_agents_exporter.simulator")
 

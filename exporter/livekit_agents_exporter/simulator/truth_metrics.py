@@ -1,4 +1,4 @@
-"""The simulator's own ``/metrics``: what the server saw, for checking the exporter.
+"""The simulator's own ``/metrics``: the ground truth (``truth.py``) as Prometheus series.
 
 The real livekit-server exports nothing about agents; these series exist so that
 the demo, the end-to-end tests and the benchmarks can put the exporter's numbers
