@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import metrics as m
+from . import metrics
 
 if TYPE_CHECKING:  # the rules' configuration; the dashboard needs only ``Worker``
     from .rules.config import RulesConfig
@@ -30,13 +30,14 @@ RATE_WINDOW_SECONDS = 300
 CAPACITY_REASONS = ("full", "draining")
 HANDLER_FAILURE_REASONS = ("unanswered", "error")
 ROUTING_REASONS = ("on_request",)
-assert {*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS, *ROUTING_REASONS} == set(m.REJECT_REASONS)
+assert ({*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS, *ROUTING_REASONS}
+        == set(metrics.REJECT_REASONS))
 
 
 def worker_grouping(aggregation_labels: tuple[str, ...],
                     worker_labels: tuple[str, ...]) -> tuple[str, ...]:
     """The labels of one worker process: aggregation labels, worker labels, agent name."""
-    return (*aggregation_labels, *worker_labels, m.AGENT_LABEL)
+    return (*aggregation_labels, *worker_labels, metrics.AGENT_LABEL)
 
 
 def dedup(expr: str, grouping: tuple[str, ...]) -> str:
@@ -57,7 +58,7 @@ def fleet_sum(expr: str, by: tuple[str, ...] | None, worker: tuple[str, ...],
 
 def record_name(level: str, metric: str, operations: str) -> str:
     """``level:metric:operations``; ``metric`` gets the catalogue's prefix."""
-    return f"{level}:{m.PREFIX}{metric}:{operations}"
+    return f"{level}:{metrics.PREFIX}{metric}:{operations}"
 
 
 def number(value: float) -> str:
@@ -70,7 +71,7 @@ class Q:
 
     def __init__(self, config: RulesConfig) -> None:
         self.config = config
-        self.agent_labels = (*config.aggregation_labels, m.AGENT_LABEL)
+        self.agent_labels = (*config.aggregation_labels, metrics.AGENT_LABEL)
         self.worker_labels = worker_grouping(config.aggregation_labels, config.worker_labels)
 
     def _select(self, name: str) -> str:
@@ -79,11 +80,11 @@ class Q:
     def raw(self, short: str, suffix: str = "") -> str:
         """Selector of a catalogue metric (``suffix``: ``_bucket`` etc. of a histogram)
         with the configured matchers injected."""
-        return self._select(m.series(short) + suffix)
+        return self._select(metrics.series(short) + suffix)
 
     def where(self, short: str, matcher: str, suffix: str = "") -> str:
         """``raw`` with one more matcher, e.g. ``reason=~"full|draining"``."""
-        name = m.series(short) + suffix
+        name = metrics.series(short) + suffix
         matchers = ", ".join(filter(None, (self.config.selector, matcher)))
         return f"{name}{{{matchers}}}"
 

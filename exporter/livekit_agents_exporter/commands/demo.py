@@ -294,7 +294,7 @@ class _Demo:
         """mtail's totals once it has read every dispatch line (a few seconds at most)."""
         import urllib.request
 
-        from .. import metrics as m
+        from .. import metrics
         from ..demo.live import parse_worker
 
         logged = sum(v for k, v in counts.items() if k != "rejected_terminate")
@@ -306,11 +306,12 @@ class _Demo:
                     values = parse_worker(resp.read().decode())
             except OSError:
                 values = {}
-            if values.get(m.series("server_dispatches"), 0) >= logged:
+            if values.get(metrics.series("server_dispatches"), 0) >= logged:
                 break
             time.sleep(0.1)
-        return (f"server log (mtail): {int(values.get(m.series('server_dispatches_lost'), 0))} "
-                f"lost, {int(values.get(m.series('server_dispatches_assigned'), 0))} assigned")
+        lost = int(values.get(metrics.series("server_dispatches_lost"), 0))
+        assigned = int(values.get(metrics.series("server_dispatches_assigned"), 0))
+        return f"server log (mtail): {lost} lost, {assigned} assigned"
 
 
 def _demo_rules(target_load: float) -> str:

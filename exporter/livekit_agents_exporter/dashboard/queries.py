@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .. import metrics as m
+from .. import metrics
 from ..promql import Worker, dedup, fleet_sum, worker_grouping
 
 # Dashboard variables that filter every selector, in the order they appear on top.
@@ -41,21 +41,21 @@ class Selector:
     @property
     def fleet(self) -> str:
         """``cluster, namespace, agent_name``: one agent's fleet, as the rules group it."""
-        return ", ".join((*self.aggregation_labels, m.AGENT_LABEL))
+        return ", ".join((*self.aggregation_labels, metrics.AGENT_LABEL))
 
     @property
     def worker(self) -> str:
         """``cluster, namespace, agent_name, instance``: one worker process."""
-        return ", ".join((*self.aggregation_labels, m.AGENT_LABEL, *self.worker_labels))
+        return ", ".join((*self.aggregation_labels, metrics.AGENT_LABEL, *self.worker_labels))
 
     @property
     def fleet_legend(self) -> str:
         return " ".join(f"{{{{{label}}}}}" for label in (*self.aggregation_labels,
-                                                         m.AGENT_LABEL))
+                                                         metrics.AGENT_LABEL))
 
     @property
     def worker_legend(self) -> str:
-        return " ".join(f"{{{{{label}}}}}" for label in (m.AGENT_LABEL, *self.worker_labels))
+        return " ".join(f"{{{{{label}}}}}" for label in (metrics.AGENT_LABEL, *self.worker_labels))
 
     @property
     def _worker_grouping(self) -> tuple[str, ...]:
@@ -71,7 +71,7 @@ class Selector:
         """``promql.fleet_sum``: one series per worker (and ``extra``), then summed per
         agent (``per="agent"``, the rules' grouping), per worker (``"worker"``) or over
         every selected worker (``"all"``)."""
-        by = {"agent": (*self.aggregation_labels, m.AGENT_LABEL),
+        by = {"agent": (*self.aggregation_labels, metrics.AGENT_LABEL),
               "worker": self._worker_grouping, "all": None}[per]
         return fleet_sum(expr, by, self._worker_grouping, *extra)
 
@@ -80,7 +80,7 @@ class Selector:
         return Worker(self.raw, TARGET_LOAD)
 
     def _extra_for(self, name: str) -> tuple[str, ...]:
-        spec = next((s for s in m.SERVER_LOG_CATALOGUE if name.startswith(s.name)), None)
+        spec = next((s for s in metrics.SERVER_LOG_CATALOGUE if name.startswith(s.name)), None)
         return self.server_log_extra if spec is not None else self.extra
 
     def of(self, name: str) -> str:
@@ -90,7 +90,7 @@ class Selector:
 
     def raw(self, short: str, suffix: str = "") -> str:
         """Selector of a catalogue metric (``suffix`` ``_bucket``/``_count``/``_sum``)."""
-        spec = m.BY_SHORT[short]
+        spec = metrics.BY_SHORT[short]
         if suffix:
             if spec.kind != "histogram":
                 raise ValueError(f"{short} is a {spec.kind}, it has no {suffix} series")
@@ -101,20 +101,20 @@ class Selector:
         """Series a variable reads its values from: filtered by the variables before it."""
         before = (FILTER_VARIABLES[:FILTER_VARIABLES.index(up_to)]
                   if up_to in FILTER_VARIABLES else ())
-        series = m.series(short)
+        series = metrics.series(short)
         parts = [f'{name}=~"${name}"' for name in before] + list(self._extra_for(series))
         return f"{series}{{{', '.join(parts)}}}" if parts else series
 
     # --- small expression helpers -------------------------------------------------
 
     def rate(self, short: str, suffix: str = "", window: str = RATE_INTERVAL) -> str:
-        spec = m.BY_SHORT[short]
+        spec = metrics.BY_SHORT[short]
         if spec.kind not in ("counter", "histogram"):
             raise ValueError(f"rate() of the {spec.kind} {short}")
         return f"rate({self.raw(short, suffix)}[{window}])"
 
     def increase(self, short: str, window: str = RANGE) -> str:
-        if m.BY_SHORT[short].kind != "counter":
+        if metrics.BY_SHORT[short].kind != "counter":
             raise ValueError(f"increase() of the non-counter {short}")
         return f"increase({self.raw(short)}[{window}])"
 
@@ -122,21 +122,21 @@ class Selector:
         """A counter's rate summed like the recording rules: one series per worker (and
         ``extra``) first, so a worker scraped twice counts once. The server log's series
         come from mtail's targets, not workers, and are summed as its rules sum them."""
-        if m.BY_SHORT[short].source == "server_log":
-            labels = ", ".join((*self.aggregation_labels, m.AGENT_LABEL, *extra))
+        if metrics.BY_SHORT[short].source == "server_log":
+            labels = ", ".join((*self.aggregation_labels, metrics.AGENT_LABEL, *extra))
             return f"sum by ({labels}) ({self.rate(short)})"
         return self.fleet_sum(self.rate(short), *extra, per=per)
 
     def sum_increase(self, short: str, window: str = RANGE) -> str:
         """A counter's increase over every selected worker, each worker counted once."""
-        if m.BY_SHORT[short].source == "server_log":
+        if metrics.BY_SHORT[short].source == "server_log":
             return f"sum({self.increase(short, window)})"
         return self.fleet_sum(self.increase(short, window), per="all")
 
     def quantile(self, q: float, short: str) -> str:
         """A percentile per agent: the bucket rates deduplicated per worker and ``le``,
         then summed per agent and ``le``, as the recording rules do."""
-        if m.BY_SHORT[short].kind != "histogram":
+        if metrics.BY_SHORT[short].kind != "histogram":
             raise ValueError(f"histogram_quantile() of the non-histogram {short}")
         return f"histogram_quantile({q}, {self.fleet_sum(self.rate(short, '_bucket'), 'le')})"
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.models import dashboard as dash_m
 
-from .. import metrics as m
+from .. import metrics
 from ..rules.dispatch_slo_config import SERVER_LOG_SECTION
 from .panels import (
     Query,
@@ -46,7 +46,7 @@ def nl(expr: str) -> str:
 
 def _s(short: str) -> str:
     """Query name of a metric, for descriptions."""
-    return f"`{m.series(short)}`"
+    return f"`{metrics.series(short)}`"
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def load_row(sel: Selector) -> Row:
                     ("2", "draining", "blue"))),
         heatmap_panel(
             "Load samples",
-            f"Every load_fnc sample ({m.BY_SHORT['worker_load_samples_ratio'].name}, taken "
+            f"Every load_fnc sample ({metrics.BY_SHORT['worker_load_samples_ratio'].name}, taken "
             f"every 0.5 s and before each offer), so spikes between scrapes are kept. Cells: "
             f"samples per second in each load bucket, all selected workers together.",
             "percentunit", "cps",
@@ -271,13 +271,13 @@ def latency_row(sel: Selector) -> Row:
         timeseries_panel(
             "Dispatch latency (offer to launch)",
             f"Percentiles of the time from the job offer arriving to the job being launched "
-            f"({m.BY_SHORT['job_dispatch_latency_seconds'].name}), per agent.",
+            f"({metrics.BY_SHORT['job_dispatch_latency_seconds'].name}), per agent.",
             "s", [Query(sel.quantile(q, "job_dispatch_latency_seconds"),
                         f"{name} {sel.fleet_legend}") for q, name in QUANTILES]),
         timeseries_panel(
             "Answer latency (offer to answer)",
             f"Percentiles of the time from the job offer arriving to the answer being sent "
-            f"({m.BY_SHORT['job_request_answer_duration_seconds'].name}). The server waits "
+            f"({metrics.BY_SHORT['job_request_answer_duration_seconds'].name}). The server waits "
             f"about {ANSWER_DEADLINE_S:g} s (dashed line): slower answers lose the job.",
             "s", [Query(sel.quantile(q, "job_request_answer_duration_seconds"),
                         f"{name} {sel.fleet_legend}") for q, name in QUANTILES],
@@ -291,7 +291,7 @@ def outcome_row(sel: Selector) -> Row:
         timeseries_panel(
             "Job duration",
             f"Percentiles of the time from job launch to job end "
-            f"({m.BY_SHORT['job_duration_seconds'].name}), per agent.",
+            f"({metrics.BY_SHORT['job_duration_seconds'].name}), per agent.",
             "s", [Query(sel.quantile(q, "job_duration_seconds"), f"{name} {sel.fleet_legend}")
                   for q, name in QUANTILES], w=6),
         timeseries_panel(
@@ -390,7 +390,7 @@ def health_row(sel: Selector) -> Row:
         timeseries_panel(
             "load_fnc duration",
             f"99th percentile of one load_fnc call "
-            f"({m.BY_SHORT['load_fnc_duration_seconds'].name}), per agent. On 1.8 it runs "
+            f"({metrics.BY_SHORT['load_fnc_duration_seconds'].name}), per agent. On 1.8 it runs "
             f"before every offer is answered, so a slow one delays answers.",
             "s", [Query(sel.quantile(0.99, "load_fnc_duration_seconds"),
                         f"p99 {sel.fleet_legend}")],

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
-from .. import metrics as m
+from .. import metrics
 from .view import Pager, Screen, Snapshot, WorkerRow
 
 TICK_S = 1.0
@@ -35,14 +35,14 @@ def worker_row(name: str, values: dict[str, float] | None) -> WorkerRow:
     get = values.get
     return WorkerRow(
         name=name, up=True,
-        load=get(m.series("worker_load_ratio"), math.nan),
-        threshold=get(m.series("worker_load_threshold_ratio"), math.nan),
-        active_jobs=int(get(m.series("worker_active_jobs"), 0)),
-        full=get(m.series("worker_full"), 0) == 1,
-        registered=get(m.series("worker_registered"), 0) == 1,
-        offers=int(get(m.series("job_requests"), 0)),
-        refused=int(get(m.series("job_requests_rejected"), 0)),
-        timeouts=int(get(m.series("assignment_timeouts"), 0)),
+        load=get(metrics.series("worker_load_ratio"), math.nan),
+        threshold=get(metrics.series("worker_load_threshold_ratio"), math.nan),
+        active_jobs=int(get(metrics.series("worker_active_jobs"), 0)),
+        full=get(metrics.series("worker_full"), 0) == 1,
+        registered=get(metrics.series("worker_registered"), 0) == 1,
+        offers=int(get(metrics.series("job_requests"), 0)),
+        refused=int(get(metrics.series("job_requests_rejected"), 0)),
+        timeouts=int(get(metrics.series("assignment_timeouts"), 0)),
     )
 
 
@@ -90,7 +90,7 @@ class LiveView:
         )
         if self.server_log_url:
             log = await self._scrape(session, self.server_log_url)
-            snap.server_log_lost = int(log.get(m.series("server_dispatches_lost"), 0)) \
+            snap.server_log_lost = int(log.get(metrics.series("server_dispatches_lost"), 0)) \
                 if log is not None else None
         if self.prometheus is not None:
             snap.prometheus = self.prometheus.url

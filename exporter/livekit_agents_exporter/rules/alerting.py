@@ -21,7 +21,7 @@ from ..promql import (
     number,
     record_name,
 )
-from . import recording as r
+from . import recording
 from .config import ALERTS, AlertConfig, RulesConfig
 
 GROUP_NAME = "livekit-agents.alerts"
@@ -129,22 +129,22 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     refusals, full = _capacity_refusals(q, str(w)), _full_fraction(q, str(w))
     full_sum = _full_fraction_sum_name(w)
     expr = f"""
-{r.WORKERS}
+{recording.WORKERS}
   and
 (
-  {r.WORKERS_AVAILABLE} == 0
+  {recording.WORKERS_AVAILABLE} == 0
     or
   (
-    count {q.by()} ({refusals} > 0) >= {r.WORKERS_REGISTERED}
+    count {q.by()} ({refusals} > 0) >= {recording.WORKERS_REGISTERED}
       and
     (
-      min_over_time({r.WORKERS_AVAILABLE}[{w}]) == 0
+      min_over_time({recording.WORKERS_AVAILABLE}[{w}]) == 0
         or
-      {full_sum} - {r.WORKERS} + 1 > 0
+      {full_sum} - {recording.WORKERS} + 1 > 0
     )
   )
     or
-  {full_sum} - {r.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
+  {full_sum} - {recording.WORKERS} + 1 > {number(p["all_full_ratio_above"])}
 )
 """
     g_refusals = _capacity_refusals(q, str(w)).replace(
@@ -153,12 +153,13 @@ def _no_capacity(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
                              f'reason=~"{q.reasons(CAPACITY_REASONS)}"')))
     g_full = full.replace(q.raw("worker_full_seconds"),
                           _in_group(q, q.raw("worker_full_seconds")))
-    available = _evidence(q, f"{r.WORKERS_AVAILABLE}{{{{G}}}}")
+    available = _evidence(q, f"{recording.WORKERS_AVAILABLE}{{{{G}}}}")
     refused = _evidence(q, f"sum({g_refusals})")
     refusing = _evidence(q, f"count({g_refusals} > 0)")
     # Bonferroni: the time all N workers were full at once is at least the sum of the times
     # each was full minus (N - 1) windows
-    all_full = _evidence(q, f"clamp_min(sum({g_full}) - sum({r.WORKERS}{{{{G}}}}) + 1, 0) * "
+    workers = f"sum({recording.WORKERS}{{{{G}}}})"
+    all_full = _evidence(q, f"clamp_min(sum({g_full}) - {workers} + 1, 0) * "
                             f"{number(w.seconds)}")
     return (expr, f"Callers of {t.agent} are being lost for lack of capacity: of its "
                   f"{_count('worker')}, {available} can take a job now; in the last {w} they "
@@ -182,16 +183,16 @@ def _no_capacity_inputs(q: Q, a: AlertConfig) -> list[tuple[str, str]]:
 def _workers_gone(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     lookback, grace = p["lookback"], p["scrape_failure_grace"]
-    seen = r.WORKERS
+    seen = recording.WORKERS
     if q.config.scale_to_zero_agents:
         names = "|".join(_regex_escape(n) for n in q.config.scale_to_zero_agents)
-        seen = f'{r.WORKERS}{{agent_name!~"{names}"}}'
+        seen = f'{recording.WORKERS}{{agent_name!~"{names}"}}'
     agg = ", ".join(q.config.aggregation_labels)
     return (f"""
 (
   max_over_time({seen}[{lookback}])
     unless
-  {r.WORKERS}
+  {recording.WORKERS}
 )
   unless on ({agg})
 (
@@ -236,7 +237,7 @@ def _job_process_init_failures(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]
 
 def _capacity_low(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     below = a.params["headroom_below"]
-    return (f"{r.CAPACITY_HEADROOM} < {number(below)}",
+    return (f"{recording.CAPACITY_HEADROOM} < {number(below)}",
             f"{_cap(t.agent)} has {{{{ $value | humanizePercentage }}}} of its job "
             f"capacity left (alert below {_pct(below)}): a burst of calls will find every "
             f"worker full.")
@@ -245,11 +246,11 @@ def _capacity_low(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 def _exhaustion_predicted(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     return (f"""
-{r.CAPACITY_HEADROOM} < {number(p["headroom_below"])}
+{recording.CAPACITY_HEADROOM} < {number(p["headroom_below"])}
   and
-predict_linear({r.CAPACITY_HEADROOM}[{p["lookback"]}], {number(p["horizon"].seconds)}) <= 0
+predict_linear({recording.CAPACITY_HEADROOM}[{p["lookback"]}], {number(p["horizon"].seconds)}) <= 0
   and
-deriv({r.CAPACITY_HEADROOM}[{p["trend_window"]}]) < 0
+deriv({recording.CAPACITY_HEADROOM}[{p["trend_window"]}]) < 0
 """, f"{_cap(t.agent)} has {{{{ $value | humanizePercentage }}}} of its job capacity "
         f"left and, on the trend of the last {p['lookback']}, still falling, runs out within "
         f"{p['horizon']}.")
@@ -259,12 +260,12 @@ def _rejections_high(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     p = a.params
     reasons = q.reasons((*CAPACITY_REASONS, *HANDLER_FAILURE_REASONS))
     return (f"""
-sum {q.by()} ({r.JOB_REQUESTS_REJECTED_RATE}{{reason=~"{reasons}"}})
+sum {q.by()} ({recording.JOB_REQUESTS_REJECTED_RATE}{{reason=~"{reasons}"}})
   /
-({r.JOB_REQUESTS_RATE} > 0)
+({recording.JOB_REQUESTS_RATE} > 0)
   > {number(p["ratio_above"])}
   and
-{r.JOB_REQUESTS_RATE} >= {number(p["min_requests_per_second"])}
+{recording.JOB_REQUESTS_RATE} >= {number(p["min_requests_per_second"])}
 """, f"Workers of {t.agent} refused {{{{ $value | humanizePercentage }}}} of the job offers "
         f"of the last {RATE_WINDOW} because they were full or draining or their request "
         f"handler failed to answer (alert above {_pct(p['ratio_above'])}; refusals by "
@@ -272,7 +273,7 @@ sum {q.by()} ({r.JOB_REQUESTS_REJECTED_RATE}{{reason=~"{reasons}"}})
 
 
 def _assignment_timeouts(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
-    return (f"{r.ASSIGNMENT_TIMEOUTS_RATE} * {RATE_WINDOW_SECONDS} > "
+    return (f"{recording.ASSIGNMENT_TIMEOUTS_RATE} * {RATE_WINDOW_SECONDS} > "
             f"{number(a.params['count_above'])}",
             f"Workers of {t.agent} accepted about {_count('job')} in the last {RATE_WINDOW} "
             f"whose assignment never arrived (AssignmentTimeoutError): each one is a lost "
@@ -413,7 +414,7 @@ def _exporter_errors(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
 
 def _effective_load_unknown(q: Q, a: AlertConfig, t: Text) -> tuple[str, str]:
     return (f"""
-{r.WORKER_EFFECTIVE_UNKNOWN} == 1
+{recording.WORKER_EFFECTIVE_UNKNOWN} == 1
   and
 {q.dedup(q.raw("worker_registered"))} == 1
 """, f"The exporter cannot read the effective load of {t.worker} from the SDK (NaN) for "

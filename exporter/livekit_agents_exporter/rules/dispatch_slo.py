@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import metrics as m
+from .. import metrics
 from ..promql import number, record_name
 from .alerting import Scope, _dashboard_url
 from .config import AlertConfig, RulesConfig
@@ -41,7 +41,7 @@ CAUSE_TEXT = {
     "deadline_exceeded": "the dispatch request's deadline passed before a worker accepted",
     "other": "the server logged another error; read the log line",
 }
-assert tuple(CAUSE_TEXT) == m.SERVER_LOSS_CAUSES, "every loss cause needs a description"
+assert tuple(CAUSE_TEXT) == metrics.SERVER_LOSS_CAUSES, "every loss cause needs a description"
 
 
 class _S:
@@ -49,11 +49,12 @@ class _S:
 
     def __init__(self, config: RulesConfig) -> None:
         self.selector = config.server_log["selector"]
-        self.by = f"by ({', '.join((*config.aggregation_labels, m.AGENT_LABEL))})"
-        self.by_cause = f"by ({', '.join((*config.aggregation_labels, m.AGENT_LABEL, 'cause'))})"
+        labels = (*config.aggregation_labels, metrics.AGENT_LABEL)
+        self.by = f"by ({', '.join(labels)})"
+        self.by_cause = f"by ({', '.join((*labels, 'cause'))})"
 
     def raw(self, short: str) -> str:
-        name = m.series(short)
+        name = metrics.series(short)
         return f"{name}{{{self.selector}}}" if self.selector else name
 
     def up(self) -> str:
