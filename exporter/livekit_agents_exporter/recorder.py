@@ -69,9 +69,12 @@ class BoundedDict(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
 
 @dataclass
 class RequestState:
-    """What the request handler did with one job offer, for labelling the refusal."""
+    """What the request handler did with one job offer, for labelling the refusal.
 
-    answer: str | None = None  # "accept" or "reject", set when the handler answers
+    Written only where events are applied, from what each queued event carries: the hooks
+    never share it."""
+
+    answer: str | None = None  # "accept" or "reject": the handler's first answer
     ended_without_answer: str | None = None  # "error" or "unanswered"
 
 
@@ -259,10 +262,16 @@ class Recorder:
     def request_received(self, job_id: str) -> None:
         self._post(self._request_received, "wire", (job_id, self._clock()))
 
-    def handler_started(self, job_id: str) -> RequestState:
-        state = RequestState()
-        self._post(self._handler_started, "request_fnc", (job_id, state))
-        return state
+    def handler_started(self, job_id: str) -> None:
+        self._post(self._handler_started, "request_fnc", (job_id,))
+
+    def handler_answered(self, job_id: str, answer: str) -> None:
+        """The handler's first ``accept()`` or ``reject()``, queued before the SDK sends it."""
+        self._post(self._handler_answered, "request_fnc", (job_id, answer))
+
+    def handler_ended(self, job_id: str, outcome: str) -> None:
+        """The handler raised ("error") or returned ("unanswered") without answering."""
+        self._post(self._handler_ended, "request_fnc", (job_id, outcome))
 
     def answer_sent(self, job_id: str, available: bool, draining: bool) -> None:
         self._post(self._answer_sent, "wire", (job_id, available, draining, self._clock()))
@@ -305,8 +314,18 @@ class Recorder:
         self._received_at[job_id] = now
         self._series("job_requests").inc()
 
-    def _handler_started(self, job_id: str, state: RequestState) -> None:
-        self._requests[job_id] = state
+    def _handler_started(self, job_id: str) -> None:
+        self._requests[job_id] = RequestState()
+
+    def _handler_answered(self, job_id: str, answer: str) -> None:
+        state = self._requests.get(job_id)
+        if state is not None and state.answer is None:
+            state.answer = answer
+
+    def _handler_ended(self, job_id: str, outcome: str) -> None:
+        state = self._requests.get(job_id)
+        if state is not None and state.answer is None:
+            state.ended_without_answer = outcome
 
     def _answer_sent(self, job_id: str, available: bool, draining: bool, now: float) -> None:
         if job_id in self._answered:

@@ -33,26 +33,39 @@ class ObservedRequestFnc:
     async def __call__(self, req: Any) -> None:
         if not self._observing:
             return await self.wrapped(req)  # type: ignore[no-any-return]  # handler returns None
-        state = None
+        answered: list[str] = []  # this offer's answers, as the handler gave them
+        observed = False
         with self._errors.guard("request_fnc"):
-            state = self._recorder.handler_started(req.id)
-            self._observe_answers(req, state)
+            self._recorder.handler_started(req.id)
+            self._observe_answers(req, answered)
+            observed = True
         try:
             await self.wrapped(req)
         except BaseException:
-            if state is not None and state.answer is None:
-                state.ended_without_answer = "error"
+            if observed and not answered:
+                self._ended(req.id, "error")
             raise
-        if state is not None and state.answer is None:
-            state.ended_without_answer = "unanswered"
+        if observed and not answered:
+            self._ended(req.id, "unanswered")
 
-    def _observe_answers(self, req: Any, state: Any) -> None:
+    def _ended(self, job_id: str, outcome: str) -> None:
+        with self._errors.guard("request_fnc"):
+            self._recorder.handler_ended(job_id, outcome)
+
+    def _observe_answers(self, req: Any, answered: list[str]) -> None:
         accept, reject = req.accept, req.reject
         recorder = self._recorder
         errors = self._errors
 
+        def note(answer: str) -> None:
+            # queued before the SDK sends the answer, so it is applied before the wire's
+            if not answered:
+                with errors.guard("request_fnc"):
+                    recorder.handler_answered(req.id, answer)
+            answered.append(answer)
+
         async def observed_accept(*args: Any, **kwargs: Any) -> None:
-            state.answer = state.answer or "accept"
+            note("accept")
             try:
                 await accept(*args, **kwargs)
             except AssignmentTimeoutError:
@@ -62,7 +75,7 @@ class ObservedRequestFnc:
 
         async def observed_reject(*args: Any, **kwargs: Any) -> None:
             # the first answer is the one the server acts on (reject() then accept())
-            state.answer = state.answer or "reject"
+            note("reject")
             await reject(*args, **kwargs)
 
         req.accept = observed_accept

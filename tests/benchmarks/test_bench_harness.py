@@ -138,3 +138,13 @@ def test_merge_keeps_the_suites_not_rerun():
     assert results["suites"] == ["overhead", "lag"]
     assert results["durations_s"] == {"lag": 2.0, "overhead": 9.0}
     assert results["command"].endswith("(other suites from: python benchmarks/run.py)")
+
+
+def test_the_rule_verdict_needs_every_evaluation_of_every_group_under_the_budget():
+    report = bench_module("report")
+    ok = {"a": {"median_s": 1.0, "max_s": 2.0}, "b": {"median_s": 3.0, "max_s": 7.0}}
+    assert report.rule_verdict(ok, 7.5) == "met"
+    near = {**ok, "m": {"median_s": 7.4, "max_s": 8.4}}
+    assert report.rule_verdict(near, 7.5).startswith("inconclusive: `m`'s slowest evaluation")
+    over = {**ok, "m": {"median_s": 7.6, "max_s": 8.4}}
+    assert report.rule_verdict(over, 7.5) == "not met"

@@ -123,3 +123,25 @@ def test_concurrent_hooks_and_drains_lose_nothing_and_keep_each_jobs_order():
     assert _value(registry, "livekit_agents_job_assignments_unknown_total") == 0
     assert _value(registry, "livekit_agents_jobs_finished_total") == total
     assert _value(registry, "livekit_agents_worker_pending_assignments") == 0
+
+
+def test_the_refusal_reason_travels_in_the_queued_events_in_their_order():
+    """What the handler did is queued with each answer, never read back from shared state:
+    offers applied long after they happened get the reasons they had at the time."""
+    rec, registry = _recorder()
+    for job, handler in (("AJ_r", "reject"), ("AJ_e", "error"), ("AJ_u", "unanswered"),
+                         ("AJ_ra", "reject then accept")):
+        rec.request_received(job)
+        rec.handler_started(job)
+        if handler.startswith("reject"):
+            rec.handler_answered(job, "reject")
+            rec.handler_answered(job, "accept")  # a second answer: the server took the first
+        else:
+            rec.handler_ended(job, handler)
+        rec.answer_sent(job, available=False, draining=False)
+    assert rec.queued > 0  # nothing applied yet: one drain applies all of it, in order
+    rejected = "livekit_agents_job_requests_rejected_total"
+    assert _value(registry, rejected, reason="on_request") == 2
+    assert _value(registry, rejected, reason="error") == 1
+    assert _value(registry, rejected, reason="unanswered") == 1
+    assert _value(registry, rejected, reason="full") == 0
