@@ -25,7 +25,7 @@ REPO = HERE.parent
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 try:
-    import livekit_agents_exporter  # noqa: F401
+    import livekit_agents_exporter  # noqa: F401 - only whether it imports
 except ImportError:  # run from a checkout without `pip install -e .`
     sys.path.insert(0, str(REPO / "exporter"))
 
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         skipped["rules"] = "no `prometheus` binary on PATH (apt-get install prometheus)"
         only.remove("rules")
     try:
-        import matplotlib  # noqa: F401
+        import matplotlib  # noqa: F401 - only whether it imports
         can_plot = True
     except ImportError:
         can_plot = False

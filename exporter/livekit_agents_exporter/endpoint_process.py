@@ -277,7 +277,7 @@ class Handler(web.RequestHandler):
             self.conn.heard = True
         super().data_received(data)
 
-    def eof_received(self) -> bool:  # type: ignore[override]
+    def eof_received(self) -> bool:  # type: ignore[override]  # asyncio lets it return bool
         # a client that sent its request and half-closed still gets its answer
         if self.conn is not None:
             self.conn.eof = True
@@ -531,7 +531,7 @@ def _san_allowed(transport: Any, allowed: frozenset[str]) -> bool:
     return bool({value for _kind, value in cert.get("subjectAltName", ())} & allowed)
 
 
-class _Quiet(logging.LoggerAdapter):  # type: ignore[type-arg]
+class _Quiet(logging.LoggerAdapter):  # type: ignore[type-arg]  # generic in typeshed only
     """aiohttp logs every malformed request at ERROR; clients must not be able to flood logs."""
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:

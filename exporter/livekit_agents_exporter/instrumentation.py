@@ -335,8 +335,9 @@ class RunWatchdog:
         return not self._thread.is_alive()
 
     def _running(self) -> bool:
-        assert self._view is not None
-        return bool(_read(lambda: self._view.running, False))  # type: ignore[union-attr]
+        view = self._view
+        assert view is not None
+        return bool(_read(lambda: view.running, False))
 
     def _run(self) -> None:
         running_since: float | None = None

@@ -84,7 +84,7 @@ class MetricSpec:
 
 
 def _spec(*args: object, **kwargs: object) -> MetricSpec:
-    return MetricSpec(*args, **kwargs)  # type: ignore[arg-type]
+    return MetricSpec(*args, **kwargs)  # type: ignore[arg-type]  # rows checked by the tests
 
 
 CATALOGUE: tuple[MetricSpec, ...] = (

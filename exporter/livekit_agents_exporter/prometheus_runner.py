@@ -99,7 +99,7 @@ class _Process:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n"
                                    f"{self.log_path.read_text()[-2000:]}")
             try:
-                with urllib.request.urlopen(self.ready_url, timeout=1):  # noqa: S310
+                with urllib.request.urlopen(self.ready_url, timeout=1):  # noqa: S310 - loopback only
                     return
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.1)
@@ -125,7 +125,7 @@ class _Service:
 
     def _workdir(self, workdir: Path | None, prefix: str) -> Path:
         self._tmp = None if workdir else tempfile.TemporaryDirectory(prefix=prefix)
-        path = Path(workdir or self._tmp.name)  # type: ignore[union-attr]
+        path = Path(workdir) if workdir else Path(self._tmp.name if self._tmp else "")
         path.mkdir(parents=True, exist_ok=True)
         return path
 

@@ -54,7 +54,7 @@ LIVE_GAUGES = ("worker_load_threshold_ratio", "worker_effective_load_ratio", "wo
                "job_process_max_resident_memory_bytes", "job_memory_limit_bytes")
 
 
-class BoundedDict(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]
+class BoundedDict(OrderedDict, Generic[K, V]):  # type: ignore[type-arg]  # typed by Generic
     """Insertion-ordered dict that forgets its oldest entries past ``limit``."""
 
     def __init__(self, limit: int = MAX_TRACKED_JOBS) -> None:
@@ -441,7 +441,7 @@ class Recorder:
         try:
             load = float(value)
         except OverflowError:  # an int beyond any float, e.g. 10**400
-            load = math.inf if value > 0 else -math.inf  # type: ignore[operator]
+            load = math.inf if value > 0 else -math.inf  # type: ignore[operator]  # an int here
         self._series("worker_load_ratio").set(load)
         if math.isnan(load):
             self._series("load_fnc_errors", "nan").inc()

@@ -25,8 +25,8 @@ from .extras import require
 # exporter's SDK side without the SDK
 require("livekit", "livekit_agents_exporter.instrument()")
 
-from livekit import agents  # noqa: E402
-from livekit.agents import worker as _worker_mod  # noqa: E402
+from livekit import agents  # noqa: E402 - after the check above
+from livekit.agents import worker as _worker_mod  # noqa: E402 - after the check above
 
 logger = logging.getLogger("livekit_agents_exporter")
 
@@ -506,7 +506,7 @@ def on_dev_reloader_start(callback: Callable[[], None]) -> bool:
                         "dev reloader hand-off failed", exc_info=True)
             return original(self, *args, **kwargs)
 
-        hooked_run._livekit_agents_exporter_cbs = callbacks  # type: ignore[attr-defined]
+        hooked_run._livekit_agents_exporter_cbs = callbacks  # type: ignore[attr-defined]  # marker
         cls.run = hooked_run
     callbacks.append(callback)
     return True

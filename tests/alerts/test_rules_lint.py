@@ -162,7 +162,7 @@ def _operand_after(expr: str, index: int) -> str:
             depth += {"(": 1, ")": -1}.get(char, 0)
             if depth == 0:
                 return rest[:i + 1]
-    return re.match(r"[\w:.{}\"=,\s]*?(?=\s|$)", rest).group(0)  # type: ignore[union-attr]
+    return re.match(r"[\w:.{}\"=,\s]*?(?=\s|$)", rest).group(0)
 
 
 @pytest.mark.parametrize("config_name", CONFIGS)

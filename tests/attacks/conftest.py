@@ -9,7 +9,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "security"))
 
-from pki import Pki  # noqa: E402
+from pki import Pki  # noqa: E402 - needs the path above
 
 from worker_harness import sim  # noqa: E402,F401 - the fixture
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from livekit.agents import JobExecutorType  # noqa: E402
-from livekit.agents import worker as sdk_worker  # noqa: E402
+from livekit.agents import JobExecutorType  # noqa: E402 - needs the path above
+from livekit.agents import worker as sdk_worker  # noqa: E402 - needs the path above
 
-from livekit_agents_exporter import instrument  # noqa: E402
-from livekit_agents_exporter.synthetic import SlotLoad, synthetic_entrypoint  # noqa: E402
-from worker_harness import NEW_SDK, _worker_from_options  # noqa: E402
+from livekit_agents_exporter import instrument  # noqa: E402 - needs the path above
+from livekit_agents_exporter.synthetic import SlotLoad, synthetic_entrypoint  # noqa: E402 - needs the path above
+from worker_harness import NEW_SDK, _worker_from_options  # noqa: E402 - needs the path above
 
 
 def main() -> None:

@@ -637,5 +637,5 @@ def load_exclusions(path: Path) -> list[Exclusion]:
     return out
 
 
-def lint(d: Dashboard, rule: str, exclusions: list[Exclusion] = ()) -> list[Finding]:  # type: ignore[assignment]
+def lint(d: Dashboard, rule: str, exclusions: list[Exclusion] = ()) -> list[Finding]:
     return [f for f in ALL_RULES[rule](d) if not any(e.matches(f) for e in exclusions)]

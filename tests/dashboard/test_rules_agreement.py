@@ -67,7 +67,7 @@ def _input_series() -> list[dict[str, str]]:
 def test_fleet_stats_agree_with_the_recording_rules(committed: dict[str, Any],
                                                      tmp_path: Path) -> None:
     try:
-        from livekit_agents_exporter.rules import load_config, render_rules  # type: ignore
+        from livekit_agents_exporter.rules import load_config, render_rules
     except ImportError:
         pytest.skip("the alert pack (livekit_agents_exporter.rules) is not in this tree")
     promtool = shutil.which("promtool")

@@ -27,7 +27,7 @@ def test_demo_counts_lost_dispatches_from_the_server_log():
     assert run.returncode == 0, out
     assert "counted by mtail at http://127.0.0.1:" in out, out
     counts = dict(re.findall(r"(\w+) (\d+)", re.search(r"demo finished: dispatches (.*)",
-                                                       out).group(1)))  # type: ignore[union-attr]
+                                                       out).group(1)))
     logged = re.search(r"server log \(mtail\): (\d+) lost, (\d+) assigned", out)
     assert logged, out
     lost = int(counts.get("no_worker_available", 0)) + int(counts.get("availability_timeout", 0))

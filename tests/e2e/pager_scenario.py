@@ -522,7 +522,7 @@ class Scenario:
             try:
                 if self.sim is not None and self.fleet is not None and self.fleet.workers:
                     await self._settle()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - reported, the scenario goes on
                 self.tl.failures.append(f"settle: {type(exc).__name__}: {exc}")
             finally:
                 await self._teardown()

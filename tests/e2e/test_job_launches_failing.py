@@ -37,7 +37,7 @@ CLUSTER = "e2e"
 PREWARM_RAISES = prewarm_raises(AGENT)
 
 
-async def test_a_worker_whose_job_processes_cannot_start_pages(sim, tmp_path):  # noqa: F811
+async def test_a_worker_whose_job_processes_cannot_start_pages(sim, tmp_path):  # noqa: F811 - fixture
     cfg = ScenarioConfig(prometheus=require_binary("prometheus", "prometheus"),
                          alertmanager=require_binary("prometheus-alertmanager",
                                                      "prometheus-alertmanager"))

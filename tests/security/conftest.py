@@ -33,7 +33,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., MetricsServer]]:
             path.write_text(config_text)
             config = load_web_config(path)
         server = MetricsServer(registry or registry_with_probe(), "127.0.0.1", 0,
-                               web_config=config, **kwargs)  # type: ignore[arg-type]
+                               web_config=config, **kwargs)
         server.start()
         started.append(server)
         return server

@@ -32,7 +32,7 @@ def client_context(pki: Pki, cert: object | None = None, *,
     """A client that trusts the test CA and optionally presents ``cert`` (an Issued)."""
     ctx = ssl.create_default_context(cafile=str(pki.ca[0].cert))
     if cert is not None:
-        ctx.load_cert_chain(str(cert.cert), str(cert.key))  # type: ignore[attr-defined]
+        ctx.load_cert_chain(str(cert.cert), str(cert.key))
     if max_version is not None:
         ctx.maximum_version = max_version
     return ctx

@@ -112,7 +112,7 @@ def test_daemon_follows_a_rotation_and_prometheus_scrapes_it(tmp_path: Path, mta
             lost = wait_for(lambda: prom.query(
                 'sum(livekit_agents_server_dispatches_lost_total{job="livekit-server-log"})'),
                 30, "Prometheus to scrape mtail")
-            assert float(lost[0]["value"][1]) == 8, lost  # type: ignore[index]
+            assert float(lost[0]["value"][1]) == 8, lost
             by_cause = {r["metric"]["cause"]: float(r["value"][1]) for r in prom.query(
                 'sum by (cause) (livekit_agents_server_dispatches_lost_total)')}
             assert by_cause == {"no_capacity": 2, "all_refused": 1, "availability_timeout": 1,
@@ -202,7 +202,7 @@ def test_readme_pipeline_counts_a_log_as_written(tmp_path: Path, mtail: str) -> 
     text = (ROOT / "README.md").read_text()
     block = next(b for b in re.findall(r"```sh\n(.*?)```", text, re.S)
                  if "livekit-agents-exporter server-log" in b)
-    pattern = re.search(r"'(/var/log/pods/[^']+)'", block).group(1)  # type: ignore[union-attr]
+    pattern = re.search(r"'(/var/log/pods/[^']+)'", block).group(1)
     pods = tmp_path / "pods"
     command = (block.replace(pattern, f"{pods}/livekit_livekit-server-x/livekit-server/*.log")
                .replace("server-log/livekit-server.mtail",
@@ -218,7 +218,7 @@ def test_readme_pipeline_counts_a_log_as_written(tmp_path: Path, mtail: str) -> 
     try:
         listening = wait_for(lambda: re.search(r"Listening on (\S+)", stderr.read_text()), 20,
                              "mtail to listen")
-        url = f"http://{listening.group(1)}/metrics"  # type: ignore[union-attr]
+        url = f"http://{listening.group(1)}/metrics"
         wait_for(lambda: scrape(url).get(c("log_heartbeats_total"), 0) >= 1, 20,
                  "the first heartbeat (the filter follows the pattern)")
         # a pod that starts after the pipeline: its file is read from the beginning

@@ -31,7 +31,7 @@ def _job(job_id: str, agent: str, room: str) -> proto.Job:
 def test_writer_lines_equal_the_golden_lines(encoding: str) -> None:
     """Everything but the time column, byte for byte, for each kind of line."""
     out = io.StringIO()
-    log = ServerLog(out, encoding, api_key="APIkey1")  # type: ignore[arg-type]
+    log = ServerLog(out, encoding, api_key="APIkey1")
     log.assigned(_job("AJ_assigned3", "support", 'evil "agentName":"x" room'), "AW_aaaa")
     log.send_failed(_job("AJ_any", "support", "r"), "no servers available (received 1 responses)")
     log.assign_failed(_job("AJ_refused0", "support", "call-9"), "AW_aaaa", "worker not available",
@@ -52,7 +52,7 @@ def test_writer_lines_equal_the_golden_lines(encoding: str) -> None:
 
 def test_unknown_encoding_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="must be one of json, console, got 'xml'"):
-        ServerLog(io.StringIO(), "xml")  # type: ignore[arg-type]
+        ServerLog(io.StringIO(), "xml")
 
 
 @pytest.mark.parametrize("encoding", ["json", "console"])

@@ -114,6 +114,7 @@ class Simulator:
     async def start(self) -> None:
         if self.config.server_log is not None and self.server_log is None:
             self.server_log = ServerLog.open(self.config.server_log,
+                                             # one of ENCODINGS: the CLI chose it
                                              self.config.server_log_encoding,  # type: ignore[arg-type]
                                              self.config.api_key)
         for node in range(self.config.nodes):
