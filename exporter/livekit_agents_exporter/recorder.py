@@ -20,11 +20,13 @@ import numbers
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 from . import metrics
 from .safety import ErrorSink
@@ -78,16 +80,17 @@ class RequestState:
     ended_without_answer: str | None = None  # "error" or "unanswered"
 
 
-def _make(spec: metrics.MetricSpec, registry: CollectorRegistry) -> Any:
+def _make(spec: metrics.MetricSpec) -> Any:
+    """One family of the catalogue, in no registry: ``RecorderCollector`` yields it."""
     labels = list(spec.all_labels)
     if spec.kind == "gauge":
-        return Gauge(spec.name, spec.help, labels, registry=registry)
+        return Gauge(spec.name, spec.help, labels, registry=None)
     if spec.kind == "counter":
-        return Counter(spec.name, spec.help, labels, registry=registry)
+        return Counter(spec.name, spec.help, labels, registry=None)
     if spec.kind == "histogram":
-        return Histogram(spec.name, spec.help, labels, buckets=spec.buckets, registry=registry)
+        return Histogram(spec.name, spec.help, labels, buckets=spec.buckets, registry=None)
     # Info appends ``_info`` itself; its values are labels, the agent name included.
-    return Info(spec.name, spec.help, [metrics.AGENT_LABEL], registry=registry)
+    return Info(spec.name, spec.help, [metrics.AGENT_LABEL], registry=None)
 
 
 class Recorder:
@@ -103,11 +106,12 @@ class Recorder:
         self._clock = clock
         self._events: deque[tuple[Callable[..., None], str, tuple[Any, ...]]] = deque()
         self._drain_lock = threading.Lock()
-        # registered before the families: any collection of the registry drains first
         self._registry = registry
-        self._drain_collector = _DrainBeforeCollect(self)
-        registry.register(self._drain_collector)
-        self._families = {spec.short: _make(spec, registry) for spec in metrics.CATALOGUE}
+        self._families = {spec.short: _make(spec) for spec in metrics.CATALOGUE}
+        # one collector for every family (the ProcessCollector pattern): collecting it applies
+        # the queued events first, whatever else the registry holds and in whatever order
+        self._collector = RecorderCollector(self.drain, list(self._families.values()))
+        registry.register(self._collector)
         self._agent = ""
         # labelled children by (metric, labels): ``labels()`` validates and locks on every
         # call, which showed up in the per-offer cost (benchmarks/); the set is bounded
@@ -252,11 +256,10 @@ class Recorder:
 
     def unregister(self) -> None:
         """Take this recorder's metrics out of the registry (a user's, on ``close()``)."""
-        for collector in (self._drain_collector, *self._families.values()):
-            try:
-                self._registry.unregister(collector)
-            except KeyError:  # not registered (any more)
-                pass
+        try:
+            self._registry.unregister(self._collector)
+        except KeyError:  # not registered (any more)
+            pass
 
     # -- hooks: called on the worker's path, they only queue -----------------------------
     def request_received(self, job_id: str) -> None:
@@ -483,15 +486,23 @@ class DrainThread:
                 self._recorder.drain()
 
 
-class _DrainBeforeCollect:
-    """A collector with no metrics of its own: collecting it applies the queued events."""
+class RecorderCollector(Collector):
+    """The recorder's families as one collector: ``collect()`` applies the queued events, then
+    yields every family of the catalogue, so a scrape sees every event before it."""
 
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
+    def __init__(self, drain: Callable[[], Any], families: list[Any]) -> None:
+        self._drain = drain
+        self._families = families
 
-    def collect(self) -> list[Any]:
-        self._recorder.drain()
-        return []
+    def describe(self) -> Iterable[Metric]:
+        # the names, for the registry's duplicate check and name[] filtering, without a drain
+        for family in self._families:
+            yield from family.describe()
+
+    def collect(self) -> Iterable[Metric]:
+        self._drain()
+        for family in self._families:
+            yield from family.collect()
 
 
 def _refusal_reason(state: RequestState | None, draining: bool, sdk_refuses: bool) -> str:
