@@ -138,12 +138,12 @@ def _sdk_invoke(bare_fn: Any, wrapped_fn: Any, worker: Any, calls: int,
                 repeats: int) -> dict[str, float] | None:
     """The SDK's own call of load_fnc, ``AgentServer._invoke_load_fnc`` (1.8): signature
     inspection and executor hop included, for the bare and the wrapped function."""
-    if sdk.sdk_load_call(bare_fn, worker.active_jobs) is None:
+    bare_call = sdk.sdk_load_call(bare_fn, worker.active_jobs)
+    wrapped_call = sdk.sdk_load_call(wrapped_fn, worker.active_jobs)
+    if bare_call is None or wrapped_call is None:
         return None
 
-    async def loop_calls(fn: Any) -> float:
-        call = sdk.sdk_load_call(fn, worker.active_jobs)
-        assert call is not None
+    async def loop_calls(call: Any) -> float:
         start = time.perf_counter_ns()
         for _ in range(calls):
             await call()
@@ -153,8 +153,8 @@ def _sdk_invoke(bare_fn: Any, wrapped_fn: Any, worker: Any, calls: int,
     try:
         bare, hooked = [], []
         for _ in range(repeats):
-            bare.append(loop.run_until_complete(loop_calls(bare_fn)))
-            hooked.append(loop.run_until_complete(loop_calls(wrapped_fn)))
+            bare.append(loop.run_until_complete(loop_calls(bare_call)))
+            hooked.append(loop.run_until_complete(loop_calls(wrapped_call)))
         return _pair(bare, hooked)
     finally:
         loop.close()
