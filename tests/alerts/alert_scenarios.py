@@ -319,6 +319,38 @@ def scenarios(config: RulesConfig) -> list[Scenario]:
             burst[0], 3, burst_available(t), 3 * increments_in_window(t, k, stop, nc_window),
             3, 0)))
 
+    # NoCapacity, bursts of losses as far apart as one page bridges: the whole fleet full
+    # and every worker refusing an offer as full for one minute, then free for G - 1. At
+    # one-minute samples the condition holds from a burst to window - 1 minutes after it,
+    # keep_firing_for holds the page from the first evaluation without it, and the next
+    # burst arrives at the last evaluation it still does: G = window + keep_firing_for is
+    # the widest gap (one more minute and the page resolves; the runbook's bound for 15 s
+    # intervals, window + keep_firing_for - 2 x 30 s, is narrower).
+    period = nc_window + minutes(nc.keep_firing_for)
+    bursts_at = (k, k + period, k + 2 * period)
+    recovered = bursts_at[-1] + nc_window
+    spaced = [worker(f"10.0.0.{i + 1}:10781") for i in range(3)]
+    for w in spaced:
+        w.gauge("worker_full", lambda t: 1 if t in bursts_at else 0)
+        w.gauge("worker_effective_load_ratio", lambda t: 0.75 if t in bursts_at else 0.5)
+        w.gauge("worker_load_ratio", lambda t: 0.6 if t in bursts_at else 0.5)
+        w.counter("job_requests_rejected", lambda t: 1 if t in bursts_at else 0, reason="full")
+        w.counter("worker_full_seconds", lambda t: 20 if t in bursts_at else 0)
+
+    def spaced_text(t: int) -> str:
+        """The annotations of the last evaluation whose condition held (keep_firing_for
+        keeps those while it holds the page)."""
+        held = max(h for h in range(k, t + 1)
+                   if any(b <= h < b + nc_window for b in bursts_at))
+        refused = sum(1 for b in bursts_at if held - nc_window < b <= held)
+        return no_capacity_text(spaced[0], 3, 0 if held in bursts_at else 3, 3 * refused, 3, 0)
+
+    fire = k + minutes(nc.for_)
+    out.append(Scenario(
+        f"bursts of losses {period} minutes apart: one page", "no_capacity",
+        [*spaced, bystander()], k, recovered, _agent_labels(config, spaced[0]), spaced_text,
+        extra_checks=[(t, True) for t in range(fire, recovered + minutes(nc.keep_firing_for))]))
+
     # NoCapacity, 1.2 class: two workers that never refuse, full 57 s of every minute but
     # available whenever Prometheus looks: all full at once most of the window
     secs = nc.params["window"].seconds

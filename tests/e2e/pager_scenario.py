@@ -119,7 +119,6 @@ class ScenarioConfig:
     # few, so that JobRejectionsHigh (its 5m rate window is not compressed) resolves in the
     # burst recovery
     burst_excess: int = 2
-    burst_every: float = 9.0  # under NoCapacity's window + keep_firing_for: one page
     # The burst's jobs hold their slots until the simulator has answered every dispatch of
     # the burst, then burst_hold more (a burst of real calls holds its slots for minutes,
     # far longer than a scrape interval; here 2.5 scrape intervals): so the excess is lost
@@ -142,6 +141,22 @@ class ScenarioConfig:
     @property
     def burst_size(self) -> int:
         return self.slots + self.burst_excess
+
+    @property
+    def burst_every(self) -> float:
+        """The gap between bursts that one page must bridge, from the pack's own durations.
+
+        A burst's refusals keep NoCapacity's condition true for its window after the last
+        refusal was scraped, and ``keep_firing_for`` holds the page that long again; the next
+        burst's refusals show one scrape and one evaluation after they happen, and the last
+        refusal's sample was taken up to one scrape and one evaluation before the window
+        started to count. So bursts closer than ``window + keep_firing_for - 2 (scrape +
+        evaluation)`` page once (at the defaults: 2m + 5m - 1m = 6 min); the phase runs
+        exactly at that bound.
+        """
+        keep = load_config(None).alerts["no_capacity"].keep_firing_for.seconds * self.scale
+        return self.no_capacity_window + keep - 2 * (self.scrape_interval
+                                                     + self.evaluation_interval)
 
 
 def scenario_rules(cfg: ScenarioConfig, disabled: tuple[str, ...] = ()) -> RulesConfig:
