@@ -79,6 +79,19 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 15.0,
         await asyncio.sleep(0.05)
 
 
+# what the SDK logs (in the job's process, forwarded to the worker's) when an entrypoint raises
+SDK_ENTRYPOINT_ERROR = "unhandled exception while running the job task"
+
+
+async def sdk_logged(caplog: pytest.LogCaptureFixture, message: str, timeout: float = 30.0
+                     ) -> None:
+    """Wait until the SDK has logged ``message``. A job process's records cross to the worker
+    on the SDK's log listener thread, after the job's end crossed the wire: a test that stops
+    at the job's end can finish before they arrive, and assert on counts not yet made."""
+    await eventually(lambda: any(message in r.getMessage() for r in caplog.records),
+                     timeout, f"the SDK to log {message!r}")
+
+
 @dataclass
 class RunningWorker:
     worker: Any

@@ -17,7 +17,14 @@ from prometheus_client import CollectorRegistry
 from livekit_agents_exporter import Exporter, instrument, sdk
 from livekit_agents_exporter.load_probe import ObservedLoadFnc
 from livekit_agents_exporter.synthetic import synthetic_entrypoint
-from worker_harness import NEW_SDK, STYLES, eventually, run_worker
+from worker_harness import (
+    NEW_SDK,
+    SDK_ENTRYPOINT_ERROR,
+    STYLES,
+    eventually,
+    run_worker,
+    sdk_logged,
+)
 
 HANDLER_TYPES = (sdk.JobEventChannel, sdk.ProcessFailureChannel)
 
@@ -163,7 +170,7 @@ def test_a_closed_target_can_be_instrumented_again():
 
 
 @pytest.mark.parametrize("executor", [JobExecutorType.THREAD, JobExecutorType.PROCESS])
-async def test_entrypoint_errors_after_close_are_not_counted(sim, executor):
+async def test_entrypoint_errors_after_close_are_not_counted(sim, executor, caplog):
     async with run_worker(sim, executor=executor, num_idle=1) as w:
         exporter = w.exporter
         assert exporter is not None
@@ -174,6 +181,9 @@ async def test_entrypoint_errors_after_close_are_not_counted(sim, executor):
         assert failing.outcome == "assigned", failing
         await dispatch_jobs(sim, 1)
         truth = sim.truth.workers[w.worker_id]
+        # the job's failure event travels with the SDK's own record of it: once that is here,
+        # the event was delivered too, and an exporter still counting would have counted it
+        await sdk_logged(caplog, SDK_ENTRYPOINT_ERROR)
         if not NEW_SDK:  # 1.2.18 leaves a job whose entrypoint raised running: end it
             await eventually(lambda: truth.jobs_started >= 2, timeout=30, what="both jobs")
             await sim.terminate_job(failing.job_id, failing.worker_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pytest
 from livekit.agents import JobExecutorType
 
-from worker_harness import NEW_SDK, eventually, run_worker
+from worker_harness import NEW_SDK, SDK_ENTRYPOINT_ERROR, eventually, run_worker, sdk_logged
 
 FAILED = "livekit_agents_jobs_failed_total"
 
 
 @pytest.mark.parametrize("executor", [JobExecutorType.THREAD, JobExecutorType.PROCESS])
-async def test_entrypoint_error_counts_as_failed_job(sim, executor):
+async def test_entrypoint_error_counts_as_failed_job(sim, executor, caplog):
     """The wire says JS_SUCCESS (1.8) or nothing at all (1.2); the exporter says failed."""
     async with run_worker(sim, executor=executor, num_idle=1) as w:
         failing = await sim.dispatch(agent_name="agent",
@@ -24,6 +24,7 @@ async def test_entrypoint_error_counts_as_failed_job(sim, executor):
             # the server ends it when the room closes
             await sim.terminate_job(failing.job_id, failing.worker_id)
         await eventually(lambda: _finished(w, 2), timeout=30, what="both jobs to end")
+        await sdk_logged(caplog, SDK_ENTRYPOINT_ERROR)  # nothing of the job arrives later
         s = await w.scrape()
         assert s.value(FAILED, reason="entrypoint_error") == 1
         assert s.value(FAILED, reason="process_exit") == 0
