@@ -44,6 +44,13 @@ async def accept(req: Any) -> None:
     await req.accept()
 
 
+def _unconnected_options(agent_name: str) -> Any:
+    """Options for a worker that is never run: instrument() and close() only."""
+    return sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
+                              agent_name=agent_name, ws_url="ws://127.0.0.1:1", api_key="k",
+                              api_secret="s")
+
+
 def counted_samples(exporter: Exporter) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every counter and histogram sample of the exporter's own metrics, read from its registry."""
     found = {}
@@ -127,9 +134,7 @@ async def test_close_undoes_instrument_and_the_worker_keeps_taking_jobs(sim, sty
 
 def test_close_takes_the_metrics_out_of_the_users_registry():
     registry = CollectorRegistry()
-    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
-                              agent_name="mine", ws_url="ws://127.0.0.1:1", api_key="k",
-                              api_secret="s")
+    opts = _unconnected_options("mine")
     exporter = instrument(opts, registry=registry)
     assert registry.get_sample_value("livekit_agents_worker_registered",
                                      {"agent_name": "mine"}) == 0
@@ -140,9 +145,7 @@ def test_close_takes_the_metrics_out_of_the_users_registry():
 
 def test_dropped_options_take_their_exporter_with_them():
     """The exporter of options is found through a weak mapping: nothing keeps it alive."""
-    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
-                              agent_name="gone", ws_url="ws://127.0.0.1:1", api_key="k",
-                              api_secret="s")
+    opts = _unconnected_options("gone")
     exporter = instrument(opts, registry=CollectorRegistry())
     exporter.close()
     handle = weakref.ref(exporter)
@@ -155,9 +158,7 @@ def test_dropped_options_take_their_exporter_with_them():
 
 
 def test_a_closed_target_can_be_instrumented_again():
-    opts = sdk.worker_options(synthetic_entrypoint, load_fnc=CountingLoad(), load_threshold=0.7,
-                              agent_name="again", ws_url="ws://127.0.0.1:1", api_key="k",
-                              api_secret="s")
+    opts = _unconnected_options("again")
     first = instrument(opts, registry=CollectorRegistry())
     first.close()
     assert not isinstance(opts.load_fnc, ObservedLoadFnc), "close() left the options wrapped"
