@@ -346,8 +346,8 @@ def measure_fleet(families: list[Family], workers: int, *, age_s: float, evaluat
         seen: dict[str, dict[str, float]] = {}
         per_rule: dict[str, list[float]] = {}
         ready_at = time.time()
-        cpu_at_ready, t_ready = _own_metrics(prom.url)["process_cpu_seconds_total"], \
-            time.monotonic()
+        cpu_at_ready = _own_metrics(prom.url)["process_cpu_seconds_total"]
+        t_ready = time.monotonic()
         deadline = time.monotonic() + (evaluations + 6) * EVAL_INTERVAL_S + 120
         while time.monotonic() < deadline:
             groups = prom.api("rules")["groups"]
